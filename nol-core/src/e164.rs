@@ -111,6 +111,8 @@ pub enum E164Error {
     TooLong,
     /// A length that no number of its country has, or only a local (area-code-less) length.
     InvalidLength,
+    /// libphonenumber reads the result back as another number: no single number is meant.
+    Ambiguous,
 }
 
 impl fmt::Display for E164Error {
@@ -123,6 +125,7 @@ impl fmt::Display for E164Error {
             E164Error::TooShort => f.write_str("too short"),
             E164Error::TooLong => f.write_str("too long"),
             E164Error::InvalidLength => f.write_str("invalid length for its country"),
+            E164Error::Ambiguous => f.write_str("ambiguous: reads back as another number"),
         }
     }
 }
@@ -768,6 +771,19 @@ fn is_valid(t: &Tables, code: u16, national: &str) -> bool {
 }
 
 fn parse(input: &str, default_country: Option<&str>) -> Result<Caller, E164Error> {
+    let caller = parse_once(input, default_country)?;
+    // libphonenumber reads a few odd national inputs into E.164 text that it then reads back
+    // differently (`0032000000` in BR gives `+55032000000`, which gives `+5532000000`). Such a
+    // number is ambiguous: refusing it is the only answer that never looks up the wrong number.
+    if let Caller::Number(n) = &caller {
+        if n.as_str() != input && parse_once(n.as_str(), None).as_ref() != Ok(&caller) {
+            return Err(E164Error::Ambiguous);
+        }
+    }
+    Ok(caller)
+}
+
+fn parse_once(input: &str, default_country: Option<&str>) -> Result<Caller, E164Error> {
     let t = tables();
     let default = match default_country.map(str::trim).filter(|c| !c.is_empty()) {
         Some(id) => {
@@ -1005,6 +1021,14 @@ mod tests {
             assert!(once.starts_with('+'), "{s}: {once}");
             assert_eq!(e164(&once, None), once);
         }
+    }
+
+    #[test]
+    fn results_libphonenumber_reads_back_differently_are_refused() {
+        assert_eq!(
+            E164::parse("0032000000", Some("BR")),
+            Err(E164Error::Ambiguous)
+        );
     }
 
     #[test]
