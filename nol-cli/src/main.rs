@@ -1,1 +1,163 @@
-fn main() {}
+//! `nol`: libnol on the command line.
+
+use std::io::{self, BufRead, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nol_core::signature;
+use nol_core::{Caller, Stir, TrustedKeys, E164};
+
+#[derive(Parser)]
+#[command(
+    name = "nol",
+    version,
+    about = "libnol: caller intelligence from numbers.online, failing open"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Normalize numbers to E.164: one per line. With no NUMBER, reads one input per line from
+    /// stdin and writes one line per input (`error: <reason>` or `anonymous` where it has to).
+    Normalize {
+        /// Default country for national numbers (ISO 3166, e.g. US).
+        #[arg(long)]
+        country: Option<String>,
+        numbers: Vec<String>,
+    },
+    /// Parse a verstat (a token, a `verstat=` parameter or a whole header value).
+    Verstat {
+        value: String,
+        /// An attestation or an Identity header value, read alongside.
+        #[arg(long)]
+        attestation: Option<String>,
+    },
+    /// Verify a signed response body (stdin without BODY_FILE). Exit 0 `valid`, 1 `invalid`.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        body_file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Normalize { country, numbers } => normalize(country.as_deref(), &numbers),
+        Command::Verstat { value, attestation } => verstat(&value, attestation.as_deref()),
+        Command::Verify {
+            public_key,
+            body_file,
+        } => verify(&public_key, body_file.as_deref()),
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("nol: {message}");
+    ExitCode::from(2)
+}
+
+fn normalize_line(input: &str, country: Option<&str>) -> Result<String, String> {
+    match E164::parse(input, country) {
+        Ok(Caller::Number(n)) => Ok(n.to_string()),
+        Ok(Caller::Anonymous) => Ok("anonymous".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn normalize(country: Option<&str>, numbers: &[String]) -> ExitCode {
+    if let Some(c) = country {
+        if let Err(e) = E164::parse("+14155551212", Some(c)) {
+            return usage_error(&e.to_string());
+        }
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if numbers.is_empty() {
+        for line in io::stdin().lock().lines() {
+            let Ok(line) = line else {
+                return usage_error("stdin is not UTF-8 text");
+            };
+            let text = normalize_line(line.trim_end_matches('\r'), country)
+                .unwrap_or_else(|e| format!("error: {e}"));
+            if writeln!(out, "{text}").is_err() {
+                return ExitCode::FAILURE;
+            }
+        }
+        return flush(out);
+    }
+    let single = numbers.len() == 1;
+    let mut status = ExitCode::SUCCESS;
+    for number in numbers {
+        match normalize_line(number, country) {
+            Ok(text) => {
+                let _ = writeln!(out, "{text}");
+            }
+            Err(e) if single => {
+                let _ = out.flush();
+                return usage_error(&format!("{number:?}: {e}"));
+            }
+            Err(e) => {
+                let _ = writeln!(out, "error: {e}");
+                status = ExitCode::from(1);
+            }
+        }
+    }
+    let flushed = flush(out);
+    if flushed != ExitCode::SUCCESS {
+        return flushed;
+    }
+    status
+}
+
+fn flush(mut out: impl Write) -> ExitCode {
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn verstat(value: &str, attestation: Option<&str>) -> ExitCode {
+    let stir = Stir::from_parts(Some(value), attestation);
+    println!("verstat: {}", stir.verstat);
+    println!("attestation: {}", stir.attestation);
+    ExitCode::SUCCESS
+}
+
+fn verify(public_key: &std::path::Path, body_file: Option<&std::path::Path>) -> ExitCode {
+    let pem = match std::fs::read_to_string(public_key) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&format!("{}: {e}", public_key.display())),
+    };
+    let keys = match TrustedKeys::from_pem(&pem) {
+        Ok(k) => k,
+        Err(e) => return usage_error(&format!("{}: {e}", public_key.display())),
+    };
+    let body = match body_file {
+        Some(path) => match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => return usage_error(&format!("{}: {e}", path.display())),
+        },
+        None => {
+            let mut b = Vec::new();
+            if let Err(e) = io::stdin().lock().read_to_end(&mut b) {
+                return usage_error(&format!("stdin: {e}"));
+            }
+            b
+        }
+    };
+    match signature::verify(&body, &keys) {
+        Ok(_) => {
+            println!("valid");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
