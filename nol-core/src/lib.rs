@@ -6,12 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod canonical;
+pub mod client;
 pub mod e164;
 pub mod model;
 pub mod policy;
 pub mod signature;
 pub mod stir;
 
+pub use client::{ApiKey, Call, Client, ClientConfig, ConfigError, Context, Stats};
 pub use e164::{Caller, E164Error, E164};
 pub use model::{IdentityType, LookupResponse, LookupResult, ModelError, RecommendedAction};
 pub use policy::{Decision, FailOpen, Outcome, Policy, RiskTag, SipReply};

@@ -1,0 +1,335 @@
+//! HTTP to the service with ureq: every timeout set, redirects never followed, bodies capped,
+//! certificates verified, connections kept alive, and a resolver that never grows threads.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::Agent;
+
+use crate::policy::FailOpen;
+
+/// What the service answered, before any interpretation.
+pub(crate) enum Answer {
+    Body(Vec<u8>),
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
+}
+
+pub(crate) struct Http {
+    agent: Agent,
+    base: String,
+    auth: String,
+    max_body: u64,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http").field("base", &self.base).finish()
+    }
+}
+
+impl Http {
+    pub(crate) fn new(base: &str, api_key: &str, connections: usize, max_body: u64) -> Http {
+        let https = base.starts_with("https://");
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            // A redirect would carry the key elsewhere: never follow one, hand back the 3xx.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .https_only(https)
+            .max_idle_connections(connections)
+            .max_idle_connections_per_host(connections)
+            .max_idle_age(Duration::from_secs(55))
+            .user_agent(concat!("libnol/", env!("CARGO_PKG_VERSION")))
+            .accept("application/json")
+            .max_response_header_size(16 * 1024)
+            .build();
+        let agent = Agent::with_parts(config, DefaultConnector::new(), BoundedResolver::default());
+        Http {
+            agent,
+            base: base.trim_end_matches('/').to_string(),
+            auth: format!("Bearer {api_key}"),
+            max_body,
+        }
+    }
+
+    /// POSTs JSON to `path`, all of it (DNS, connect, TLS, request, headers, body) within
+    /// `deadline`.
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Answer, FailOpen> {
+        let remaining = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(FailOpen::Timeout)?;
+        let url = format!("{}{}", self.base, path);
+        let result = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(Some(remaining))
+            .build()
+            .header("Authorization", &self.auth)
+            .header("Content-Type", "application/json")
+            .send(body);
+        let mut response = result.map_err(map_error)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Ok(Answer::Status {
+                code: status,
+                retry_after,
+            });
+        }
+        let declared = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body) {
+            // Dropped unread: the connection is closed, not returned to the pool.
+            return Err(FailOpen::BodyTooLarge);
+        }
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_body)
+            .read_to_vec()
+            .map_err(map_error)?;
+        Ok(Answer::Body(bytes))
+    }
+}
+
+fn map_error(e: ureq::Error) -> FailOpen {
+    use ureq::Error as E;
+    match e {
+        E::Timeout(_) => FailOpen::Timeout,
+        E::BodyExceedsLimit(_) | E::LargeResponseHeader(_, _) => FailOpen::BodyTooLarge,
+        E::Tls(_) | E::Rustls(_) | E::Pem(_) | E::TlsRequired | E::RequireHttpsOnly(_) => {
+            FailOpen::Tls
+        }
+        E::Io(io) => match io.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailOpen::Timeout,
+            _ => FailOpen::Connect,
+        },
+        _ => FailOpen::Connect,
+    }
+}
+
+/// Name resolution that never holds more than one thread per host name.
+///
+/// `getaddrinfo` cannot be interrupted: ureq's own resolver spawns a thread per lookup to
+/// honour its timeout, so a resolver that never answers would grow threads without bound.
+/// Here one thread per host resolves at a time, every caller waits for it at most its own
+/// timeout, and answers are reused for [`DNS_TTL`].
+struct BoundedResolver {
+    hosts: Mutex<HashMap<String, Arc<HostEntry>>>,
+    system: SystemResolve,
+}
+
+/// The blocking resolution itself (`getaddrinfo`), replaceable in tests.
+type SystemResolve = Arc<dyn Fn(&str) -> Vec<SocketAddr> + Send + Sync>;
+
+impl Default for BoundedResolver {
+    fn default() -> BoundedResolver {
+        BoundedResolver::with_system(Arc::new(|host_port: &str| {
+            host_port
+                .to_socket_addrs()
+                .map(|it| it.collect())
+                .unwrap_or_default()
+        }))
+    }
+}
+
+const DNS_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct HostEntry {
+    state: Mutex<HostState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct HostState {
+    addrs: Vec<SocketAddr>,
+    resolved_at: Option<Instant>,
+    in_progress: bool,
+    /// Bumped when a resolution ends, so waiters know theirs has.
+    generation: u64,
+}
+
+impl fmt::Debug for BoundedResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoundedResolver")
+    }
+}
+
+impl Resolver for BoundedResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs = match bare.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => self.lookup(bare, port, *timeout.after)?,
+        };
+        let mut out = self.empty();
+        for a in addrs.into_iter().take(16) {
+            out.push(a);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
+    }
+}
+
+impl BoundedResolver {
+    fn with_system(system: SystemResolve) -> BoundedResolver {
+        BoundedResolver {
+            hosts: Mutex::new(HashMap::new()),
+            system,
+        }
+    }
+
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Vec<SocketAddr>, ureq::Error> {
+        let deadline = Instant::now() + timeout;
+        let key = format!("{host}:{port}");
+        let entry = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            hosts.entry(key.clone()).or_default().clone()
+        };
+        let mut state = entry.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = state.resolved_at {
+            if at.elapsed() < DNS_TTL && !state.addrs.is_empty() {
+                return Ok(state.addrs.clone());
+            }
+        }
+        let generation = state.generation;
+        if !state.in_progress {
+            state.in_progress = true;
+            let worker_entry = entry.clone();
+            let system = self.system.clone();
+            let spawned = std::thread::Builder::new()
+                .name("nol-resolve".into())
+                .spawn(move || {
+                    let result: Vec<SocketAddr> = system(&key);
+                    let mut s = worker_entry.state.lock().unwrap_or_else(|p| p.into_inner());
+                    s.in_progress = false;
+                    s.generation += 1;
+                    if !result.is_empty() {
+                        s.addrs = result;
+                        s.resolved_at = Some(Instant::now());
+                    }
+                    worker_entry.ready.notify_all();
+                });
+            if spawned.is_err() {
+                state.in_progress = false;
+                return Err(ureq::Error::HostNotFound);
+            }
+        }
+        while state.generation == generation {
+            let now = Instant::now();
+            let Some(left) = deadline
+                .checked_duration_since(now)
+                .filter(|d| !d.is_zero())
+            else {
+                return Err(ureq::Error::Timeout(ureq::Timeout::Resolve));
+            };
+            state = entry
+                .ready
+                .wait_timeout(state, left)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        if state.addrs.is_empty() || state.resolved_at.is_none() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(state.addrs.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_resolver_that_never_answers_costs_one_thread_and_no_caller_time() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new((Mutex::new(false), Condvar::new()));
+        let (c, r) = (calls.clone(), release.clone());
+        let resolver = Arc::new(BoundedResolver::with_system(Arc::new(move |_: &str| {
+            c.fetch_add(1, Ordering::SeqCst);
+            let (lock, cv) = &*r;
+            let mut done = lock.lock().unwrap();
+            while !*done {
+                done = cv.wait(done).unwrap();
+            }
+            vec![SocketAddr::from(([127, 0, 0, 1], 80))]
+        })));
+        let mut threads = Vec::new();
+        for _ in 0..20 {
+            let resolver = resolver.clone();
+            threads.push(std::thread::spawn(move || {
+                let start = Instant::now();
+                let result = resolver.lookup("stuck.example", 443, Duration::from_millis(100));
+                (result.is_err(), start.elapsed())
+            }));
+        }
+        for t in threads {
+            let (failed, elapsed) = t.join().unwrap();
+            assert!(failed);
+            assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one resolution at a time per host"
+        );
+        {
+            let (lock, cv) = &*release;
+            *lock.lock().unwrap() = true;
+            cv.notify_all();
+        }
+        let addrs = resolver
+            .lookup("stuck.example", 443, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(addrs, vec![SocketAddr::from(([127, 0, 0, 1], 80))]);
+        // Cached now: no new resolution.
+        resolver
+            .lookup("stuck.example", 443, Duration::from_millis(1))
+            .unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}
