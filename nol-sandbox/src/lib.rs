@@ -378,21 +378,33 @@ fn authorize(
 }
 
 fn handle(request: &Request, shared: &Shared) -> Reply {
-    let path = request.path();
     let header_fault = request.header("x-sandbox-fault").and_then(Fault::parse);
-    match (request.method.as_str(), path) {
-        ("POST", "/api/v1/inbound/lookup") => {
-            shared.lookups.fetch_add(1, Ordering::SeqCst);
-            let tier = match authorize(request, shared, None) {
-                Ok(t) => t,
-                Err(r) => return Reply::Response(r),
-            };
-            inbound_lookup(request, shared, tier, header_fault)
+    if request.path() == "/api/v1/inbound/lookup" && request.method == "POST" {
+        shared.lookups.fetch_add(1, Ordering::SeqCst);
+        let tier = match authorize(request, shared, None) {
+            Ok(t) => t,
+            Err(r) => return Reply::Response(r),
+        };
+        return inbound_lookup(request, shared, tier, header_fault);
+    }
+    let good = other_endpoint(request, shared);
+    let server_fault = *shared.fault.lock().unwrap_or_else(|p| p.into_inner());
+    match header_fault.or(server_fault) {
+        // Faults of a signed lookup body do not apply to the other endpoints.
+        None | Some(Fault::WrongTypes | Fault::BadSignature | Fault::NoSignature) => {
+            Reply::Response(good)
         }
+        Some(f) => Reply::Fault(f, good),
+    }
+}
+
+fn other_endpoint(request: &Request, shared: &Shared) -> Response {
+    let path = request.path();
+    let reply = match (request.method.as_str(), path) {
         ("GET", "/v1/cid") => {
             let query_key = request.query("key");
             if let Err(r) = authorize(request, shared, query_key.as_deref()) {
-                return Reply::Response(r);
+                return r;
             }
             let number = request.query("number").unwrap_or_default();
             let country = request.query("country");
@@ -404,14 +416,14 @@ fn handle(request: &Request, shared: &Shared) -> Reply {
         }
         ("POST", "/api/v1/precall/lookup") => {
             if let Err(r) = authorize(request, shared, None) {
-                return Reply::Response(r);
+                return r;
             }
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
             let (Some(from), Some(to)) = (
                 body.get("from").and_then(|v| v.as_str()).and_then(e164),
                 body.get("to").and_then(|v| v.as_str()).and_then(e164),
             ) else {
-                return Reply::Response(Response::json(400, r#"{"error":"invalid_number"}"#));
+                return Response::json(400, r#"{"error":"invalid_number"}"#);
             };
             let dnc = if to == directory::SUPPRESSED_NUMBER {
                 "SUPPRESS"
@@ -429,7 +441,7 @@ fn handle(request: &Request, shared: &Shared) -> Reply {
         }
         ("POST", "/api/v1/precall/enroll") => {
             if let Err(r) = authorize(request, shared, None) {
-                return Reply::Response(r);
+                return r;
             }
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
             match body.get("number").and_then(|v| v.as_str()).and_then(e164) {
@@ -444,6 +456,9 @@ fn handle(request: &Request, shared: &Shared) -> Reply {
             Reply::Response(Response::json(405, r#"{"error":"method_not_allowed"}"#))
         }
         _ => Reply::Response(Response::json(404, r#"{"error":"not_found"}"#)),
+    };
+    match reply {
+        Reply::Response(r) | Reply::Fault(_, r) => r,
     }
 }
 

@@ -360,7 +360,8 @@ struct Inner {
     /// Raw calling-number text (and default country) → its normalization, so a repeat caller
     /// does not pay the parse.
     numbers: Option<Cache<String, Result<Caller, e164::E164Error>>>,
-    flights: Mutex<HashMap<CacheKey, Arc<Slot<FlightResult>>>>,
+    /// Requests in flight, with the deadline each was sent with.
+    flights: Mutex<HashMap<CacheKey, (Arc<Slot<FlightResult>>, Instant)>>,
     pool: Pool,
     guard: Guard,
     stats: stats::Recorder,
@@ -581,14 +582,15 @@ impl Inner {
             return from_cache(policy, &hit, call.local_contact);
         }
 
-        // Join the request already out for this key, or send one.
+        // Join the request already out for this key, or send one. A request whose deadline
+        // has passed can only end in a timeout: it is not worth joining.
         let (slot, leader) = {
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
             match flights.get(&key) {
-                Some(slot) => (slot.clone(), false),
-                None => {
+                Some((slot, sent_until)) if *sent_until > Instant::now() => (slot.clone(), false),
+                _ => {
                     let slot = Arc::new(Slot::new());
-                    flights.insert(key.clone(), slot.clone());
+                    flights.insert(key.clone(), (slot.clone(), deadline));
                     (slot, true)
                 }
             }
@@ -664,7 +666,7 @@ impl Inner {
         }
         {
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
-            if flights.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            if flights.get(key).is_some_and(|(s, _)| Arc::ptr_eq(s, slot)) {
                 flights.remove(key);
             }
         }

@@ -1,0 +1,651 @@
+//! The fail-open client against the sandbox, over real sockets: verified answers, every fault
+//! mode failing open with its reason within the budget, the cache, single-flight, the circuit
+//! breaker, Retry-After, redirects, bounded concurrency, and the key kept secret.
+//!
+//! Deadlines are asserted with a generous margin (`MARGIN`): the precise overshoot is a
+//! benchmark figure (bench/), not a test.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nol_core::client::{ApiKey, BreakerConfig, Call, Client, ClientConfig, Context, Dnc};
+use nol_core::{FailOpen, Outcome, Policy, RecommendedAction, RiskTag, TrustedKeys};
+use nol_sandbox::directory::{number_for_fault, INVALID_NUMBER, SUPPRESSED_NUMBER};
+use nol_sandbox::{Fault, Sandbox, SandboxConfig, SANDBOX_FREE_KEY, SANDBOX_KEY};
+
+const BUDGET: Duration = Duration::from_millis(300);
+const MARGIN: Duration = Duration::from_millis(400);
+
+fn sandbox_with(config: SandboxConfig) -> Sandbox {
+    Sandbox::start(config).expect("sandbox starts")
+}
+
+fn sandbox() -> Sandbox {
+    sandbox_with(SandboxConfig {
+        drip_interval: Duration::from_millis(100),
+        slow_body_delay: Duration::from_secs(3),
+        hang_for: Duration::from_secs(5),
+        ..SandboxConfig::default()
+    })
+}
+
+fn config(sb: &Sandbox) -> ClientConfig {
+    ClientConfig {
+        api_key: Some(ApiKey::new(SANDBOX_KEY).unwrap()),
+        base_url: sb.url(),
+        public_keys: TrustedKeys::from_pem(&sb.public_key_pem()).unwrap(),
+        budget: BUDGET,
+        breaker: None,
+        ..ClientConfig::default()
+    }
+}
+
+fn client(sb: &Sandbox) -> Client {
+    Client::new(config(sb)).expect("client")
+}
+
+fn timed(client: &Client, call: &Call<'_>) -> (nol_core::Decision, Duration) {
+    let start = Instant::now();
+    let d = client.lookup(call);
+    (d, start.elapsed())
+}
+
+#[test]
+fn a_verified_answer_for_each_directory_entry() {
+    let sb = sandbox();
+    let policy = Policy {
+        block: true,
+        screening_contact: Some("sip:screening@ivr.example.net".into()),
+        risk_tag: Some(RiskTag {
+            text: "Risk:".into(),
+            threshold: 60,
+        }),
+        ..Policy::default()
+    };
+    let c = Client::new(ClientConfig {
+        policy,
+        ..config(&sb)
+    })
+    .unwrap();
+    let cases: &[(&str, &str, Option<&str>, u16)] = &[
+        ("+14155551212", "allow", Some("Acme Support"), 503),
+        ("+14155550100", "allow", Some("Verified & online"), 503),
+        ("+14155550111", "label", Some("Café Zürich — Bäckerei"), 503),
+        (
+            "+14155550122",
+            "challenge_or_route",
+            Some("Risk: +14155550122"),
+            302,
+        ),
+        (
+            "+14155550133",
+            "block_candidate",
+            Some("Risk: +14155550133"),
+            603,
+        ),
+        ("+14155559999", "allow_with_default_policy", None, 503),
+        (INVALID_NUMBER, "allow_with_default_policy", None, 503),
+    ];
+    for (number, action, name, sip) in cases {
+        let d = c.lookup(&Call::new(number));
+        assert_eq!(d.outcome, Outcome::Verified, "{number}");
+        assert_eq!(d.action.as_str(), *action, "{number}");
+        assert_eq!(d.caller_name.as_deref(), *name, "{number}");
+        assert_eq!(d.sip.code, *sip, "{number}");
+        assert!(d
+            .receipt_id
+            .as_deref()
+            .is_some_and(|r| r.starts_with("nol_rec_")));
+    }
+    let no_record = c.lookup(&Call::new("+14155559999"));
+    assert_eq!(no_record.risk_score, None);
+    assert_eq!(
+        no_record.result.as_ref().map(|r| r.as_str()),
+        Some("no_record")
+    );
+}
+
+#[test]
+fn the_free_tier_never_blocks() {
+    let sb = sandbox();
+    let c = Client::new(ClientConfig {
+        api_key: Some(ApiKey::new(SANDBOX_FREE_KEY).unwrap()),
+        policy: Policy {
+            block: true,
+            ..Policy::default()
+        },
+        ..config(&sb)
+    })
+    .unwrap();
+    let d = c.lookup(&Call::new("+14155550133"));
+    assert_eq!(d.action, RecommendedAction::ChallengeOrRoute);
+    assert_ne!(d.sip.code, 603);
+}
+
+#[test]
+fn a_failed_verstat_raises_the_risk_and_is_cached_apart() {
+    let sb = sandbox();
+    let c = client(&sb);
+    let passed = c.lookup(&Call {
+        verstat: Some("TN-Validation-Passed"),
+        ..Call::new("+14155551212")
+    });
+    let failed = c.lookup(&Call {
+        verstat: Some("<sip:+14155551212;verstat=TN-Validation-Failed@sbc>"),
+        ..Call::new("+14155551212")
+    });
+    assert_eq!(passed.outcome, Outcome::Verified);
+    assert_eq!(
+        failed.outcome,
+        Outcome::Verified,
+        "a failed verstat must not hit the passed entry"
+    );
+    assert_eq!(passed.risk_score, Some(8));
+    assert_eq!(failed.risk_score, Some(48));
+    assert_eq!(failed.action, RecommendedAction::Label);
+    assert_eq!(sb.lookups(), 2);
+    let again = c.lookup(&Call {
+        verstat: Some("TN-Validation-Failed"),
+        ..Call::new("tel:+1-415-555-1212")
+    });
+    assert!(again.from_cache());
+    assert_eq!(again.risk_score, Some(48));
+}
+
+#[test]
+fn every_fault_fails_open_with_its_reason_within_the_budget() {
+    let sb = sandbox();
+    let c = client(&sb);
+    let expected = [
+        (Fault::Hang, FailOpen::Timeout),
+        (Fault::Drip, FailOpen::Timeout),
+        (Fault::SlowBody, FailOpen::Timeout),
+        (Fault::Reset, FailOpen::Connect),
+        (Fault::Close, FailOpen::Connect),
+        (Fault::Status500, FailOpen::HttpStatus(500)),
+        (Fault::Status503, FailOpen::HttpStatus(503)),
+        (Fault::Status429, FailOpen::RateLimited),
+        (Fault::Status401, FailOpen::HttpStatus(401)),
+        (Fault::NonJson, FailOpen::Unparseable),
+        (Fault::Truncated, FailOpen::Connect),
+        (Fault::Huge, FailOpen::BodyTooLarge),
+        (Fault::WrongTypes, FailOpen::Unusable),
+        (Fault::BadSignature, FailOpen::BadSignature),
+        (Fault::NoSignature, FailOpen::Unsigned),
+        (Fault::Redirect, FailOpen::HttpStatus(302)),
+    ];
+    assert_eq!(expected.len(), Fault::ALL.len());
+    for (fault, reason) in expected {
+        // A fresh client each time: a 429 holds the next requests back, by design.
+        let c = if fault == Fault::Status429 {
+            client(&sb)
+        } else {
+            c.clone()
+        };
+        let number = number_for_fault(fault);
+        let (d, elapsed) = timed(&c, &Call::new(&number));
+        assert_eq!(d.fail_open(), Some(&reason), "{fault}");
+        assert_eq!(
+            d.action,
+            RecommendedAction::AllowWithDefaultPolicy,
+            "{fault}"
+        );
+        assert_eq!(d.caller_name, None, "{fault}");
+        assert_ne!(d.sip.code, 603, "{fault}");
+        assert!(elapsed < BUDGET + MARGIN, "{fault}: {elapsed:?}");
+    }
+}
+
+#[test]
+fn a_server_wide_fault_and_a_header_free_client() {
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Hang),
+        hang_for: Duration::from_secs(5),
+        ..SandboxConfig::default()
+    });
+    let c = client(&sb);
+    let (d, elapsed) = timed(&c, &Call::new("+14155551212"));
+    assert_eq!(d.fail_open(), Some(&FailOpen::Timeout));
+    assert!(
+        elapsed >= BUDGET && elapsed < BUDGET + MARGIN,
+        "{elapsed:?}"
+    );
+    sb.set_fault(None);
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).outcome,
+        Outcome::Verified
+    );
+}
+
+#[test]
+fn cache_hits_expire_with_the_ttl_and_failures_are_never_cached() {
+    let sb = sandbox_with(SandboxConfig {
+        ttl_override: Some(1),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        default_country: Some("US".into()),
+        ..config(&sb)
+    })
+    .unwrap();
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).outcome,
+        Outcome::Verified
+    );
+    let hit = c.lookup(&Call::new("(415) 555-1212"));
+    assert!(matches!(hit.outcome, Outcome::Cached { age } if age < Duration::from_secs(1)));
+    assert_eq!(hit.caller_name.as_deref(), Some("Acme Support"));
+    // no_record answers are cached too.
+    c.lookup(&Call::new("+14155559999"));
+    assert!(c.lookup(&Call::new("+14155559999")).from_cache());
+    assert_eq!(sb.lookups(), 2);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).outcome,
+        Outcome::Verified
+    );
+    assert_eq!(sb.lookups(), 3);
+    // Failures: every call asks again.
+    let hang = number_for_fault(Fault::Status503);
+    for _ in 0..3 {
+        assert_eq!(
+            c.lookup(&Call::new(&hang)).fail_open(),
+            Some(&FailOpen::HttpStatus(503))
+        );
+    }
+    assert_eq!(sb.lookups(), 6);
+    let s = c.stats();
+    assert_eq!(s.cache_hits, 2);
+    assert_eq!(s.fail_open_count("http_status"), 3);
+    assert_eq!(s.http_count(503), 3);
+}
+
+#[test]
+fn a_known_local_contact_wins_even_from_cache() {
+    let sb = sandbox();
+    let c = client(&sb);
+    let call = Call {
+        local_contact: Some("Mum"),
+        ..Call::new("+14155551212")
+    };
+    assert_eq!(c.lookup(&call).caller_name.as_deref(), Some("Mum"));
+    assert_eq!(c.lookup(&call).caller_name.as_deref(), Some("Mum"));
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).caller_name.as_deref(),
+        Some("Acme Support")
+    );
+}
+
+#[test]
+fn sixty_four_threads_asking_for_one_number_cause_one_request() {
+    let sb = sandbox_with(SandboxConfig {
+        response_delay: Duration::from_millis(150),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        budget: Duration::from_secs(2),
+        ..config(&sb)
+    })
+    .unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(64));
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            let (c, b) = (c.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                c.lookup(&Call::new("+14155551212"))
+            })
+        })
+        .collect();
+    for t in threads {
+        let d = t.join().unwrap();
+        assert!(d.verified(), "{:?}", d.outcome);
+        assert_eq!(d.caller_name.as_deref(), Some("Acme Support"));
+    }
+    assert_eq!(sb.lookups(), 1);
+    assert!(c.stats().shared_flights >= 1);
+}
+
+#[test]
+fn the_circuit_breaker_opens_then_lets_one_probe_through() {
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Status503),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        breaker: Some(BreakerConfig {
+            failures: 3,
+            cool_down: Duration::from_millis(500),
+        }),
+        ..config(&sb)
+    })
+    .unwrap();
+    for i in 0..3 {
+        let d = c.lookup(&Call::new(&format!("+1415555900{i}")));
+        assert_eq!(d.fail_open(), Some(&FailOpen::HttpStatus(503)));
+    }
+    let (d, elapsed) = timed(&c, &Call::new("+14155559010"));
+    assert_eq!(d.fail_open(), Some(&FailOpen::CircuitOpen));
+    assert!(
+        elapsed < Duration::from_millis(50),
+        "an open circuit answers at once: {elapsed:?}"
+    );
+    assert_eq!(sb.lookups(), 3, "no request while open");
+    assert!(c.stats().circuit_open);
+    std::thread::sleep(Duration::from_millis(600));
+    sb.set_fault(None);
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).outcome,
+        Outcome::Verified,
+        "the probe"
+    );
+    assert!(!c.stats().circuit_open);
+    assert_eq!(
+        c.lookup(&Call::new("+14155550100")).outcome,
+        Outcome::Verified
+    );
+}
+
+#[test]
+fn retry_after_stops_requests_until_it_passes() {
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Status429),
+        ..SandboxConfig::default()
+    });
+    let c = client(&sb);
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).fail_open(),
+        Some(&FailOpen::RateLimited)
+    );
+    sb.set_fault(None);
+    let (d, elapsed) = timed(&c, &Call::new("+14155550100"));
+    assert_eq!(d.fail_open(), Some(&FailOpen::RateLimited));
+    assert!(elapsed < Duration::from_millis(50));
+    assert_eq!(sb.lookups(), 1, "held back by Retry-After: 2");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(
+        c.lookup(&Call::new("+14155550100")).outcome,
+        Outcome::Verified
+    );
+}
+
+#[test]
+fn the_free_tiers_limit_and_the_client_side_limit() {
+    let sb = sandbox_with(SandboxConfig {
+        free_rate_limit: 3,
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        api_key: Some(ApiKey::new(SANDBOX_FREE_KEY).unwrap()),
+        cache_size: 0,
+        ..config(&sb)
+    })
+    .unwrap();
+    for _ in 0..3 {
+        assert!(c.lookup(&Call::new("+14155551212")).verified());
+    }
+    assert_eq!(
+        c.lookup(&Call::new("+14155551212")).fail_open(),
+        Some(&FailOpen::RateLimited)
+    );
+    let limited = Client::new(ClientConfig {
+        rate_limit_per_minute: Some(2),
+        cache_size: 0,
+        ..config(&sb)
+    })
+    .unwrap();
+    let before = sb.lookups();
+    let reasons: Vec<_> = (0..4)
+        .map(|_| {
+            limited
+                .lookup(&Call::new("+14155551212"))
+                .fail_open()
+                .cloned()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            None,
+            None,
+            Some(FailOpen::RateLimited),
+            Some(FailOpen::RateLimited)
+        ]
+    );
+    assert_eq!(sb.lookups() - before, 2);
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_the_key_goes_nowhere_else() {
+    let trap = TcpListener::bind("127.0.0.1:0").unwrap();
+    let trap_url = format!("http://{}/steal", trap.local_addr().unwrap());
+    trap.set_nonblocking(true).unwrap();
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Redirect),
+        redirect_to: trap_url,
+        ..SandboxConfig::default()
+    });
+    let c = client(&sb);
+    let d = c.lookup(&Call::new("+14155551212"));
+    assert_eq!(d.fail_open(), Some(&FailOpen::HttpStatus(302)));
+    std::thread::sleep(Duration::from_millis(200));
+    match trap.accept() {
+        Ok((mut s, _)) => {
+            let mut got = String::new();
+            let _ = s.read_to_string(&mut got);
+            panic!("the client followed the redirect: {got}");
+        }
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+    }
+}
+
+#[test]
+fn the_key_never_appears_in_debug_output_or_errors() {
+    let sb = sandbox();
+    let secret = "sk_live_do_not_print_me_7731";
+    let c = Client::new(ClientConfig {
+        api_key: Some(ApiKey::new(secret).unwrap()),
+        ..config(&sb)
+    })
+    .unwrap();
+    let d = c.lookup(&Call::new("+14155551212"));
+    assert_eq!(
+        d.fail_open(),
+        Some(&FailOpen::HttpStatus(401)),
+        "the sandbox does not know it"
+    );
+    let printed = format!("{c:?} {d:?} {:?} {}", c.stats(), d.display_line());
+    assert!(!printed.contains(secret), "{printed}");
+    let err = Client::new(ClientConfig {
+        api_key: Some(ApiKey::new(secret).unwrap()),
+        base_url: "http://numbers.online".into(),
+        ..config(&sb)
+    })
+    .unwrap_err();
+    assert!(!format!("{err} {err:?}").contains(secret));
+}
+
+#[test]
+fn many_concurrent_lookups_against_a_hanging_service_all_return_within_budget() {
+    // No circuit breaker: the budget alone, counted from each call and including any wait for
+    // a worker, must bring every lookup back.
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Hang),
+        hang_for: Duration::from_secs(10),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        max_in_flight: 8,
+        ..config(&sb)
+    })
+    .unwrap();
+    let late = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..300)
+        .map(|i| {
+            let (c, late) = (c.clone(), late.clone());
+            std::thread::spawn(move || {
+                let number = format!("+1415556{:04}", i);
+                let (d, elapsed) = timed(&c, &Call::new(&number));
+                if elapsed >= BUDGET + MARGIN {
+                    late.fetch_add(1, Ordering::SeqCst);
+                }
+                d.fail_open().cloned()
+            })
+        })
+        .collect();
+    let mut busy = 0;
+    for t in threads {
+        match t.join().unwrap() {
+            Some(FailOpen::Timeout) => {}
+            Some(FailOpen::Busy) => busy += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(late.load(Ordering::SeqCst), 0);
+    assert!(busy > 0, "with 8 workers some lookups find none free");
+    let s = c.stats();
+    assert!(s.workers_busy <= 8);
+    assert!(
+        sb.connections() <= 8 + 8,
+        "connections stay bounded: {}",
+        sb.connections()
+    );
+}
+
+#[test]
+fn connections_are_kept_alive_and_reused() {
+    let sb = sandbox();
+    let c = Client::new(ClientConfig {
+        cache_size: 0,
+        ..config(&sb)
+    })
+    .unwrap();
+    for _ in 0..50 {
+        assert!(c.lookup(&Call::new("+14155551212")).verified());
+    }
+    assert_eq!(sb.lookups(), 50);
+    assert!(
+        sb.connections() <= 2,
+        "{} connections for 50 sequential lookups",
+        sb.connections()
+    );
+}
+
+#[test]
+fn anonymous_and_invalid_callers_fail_open_without_a_request() {
+    let sb = sandbox();
+    let c = client(&sb);
+    assert_eq!(
+        c.lookup(&Call::new("anonymous")).fail_open(),
+        Some(&FailOpen::Anonymous)
+    );
+    assert_eq!(
+        c.lookup(&Call::new("sip:restricted@example.net"))
+            .fail_open(),
+        Some(&FailOpen::Anonymous)
+    );
+    assert_eq!(
+        c.lookup(&Call::new("12")).fail_open(),
+        Some(&FailOpen::InvalidNumber)
+    );
+    assert_eq!(sb.lookups(), 0);
+}
+
+#[test]
+fn a_connection_refused_fails_open() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let sb = sandbox();
+    let c = Client::new(ClientConfig {
+        base_url: format!("http://127.0.0.1:{port}"),
+        ..config(&sb)
+    })
+    .unwrap();
+    let (d, elapsed) = timed(&c, &Call::new("+14155551212"));
+    assert_eq!(d.fail_open(), Some(&FailOpen::Connect));
+    assert!(elapsed < BUDGET + MARGIN);
+}
+
+#[test]
+fn context_to_and_attestation_reach_the_service() {
+    let sb = sandbox();
+    let c = client(&sb);
+    let d = c.lookup(&Call {
+        context: Context::InboundSms,
+        to: Some("+442071838750"),
+        attestation: Some("A"),
+        verstat: Some("TN-Validation-Passed"),
+        ..Call::new("+14155551212")
+    });
+    assert!(d.verified());
+    assert_eq!(
+        d.display_line(),
+        "Caller: Acme Support ✓   STIR/SHAKEN: A, verified   numbers.online: verified_business, risk=low"
+    );
+}
+
+#[test]
+fn precall_and_enroll() {
+    let sb = sandbox();
+    let c = client(&sb);
+    let p = c.precall("+14155551212", SUPPRESSED_NUMBER);
+    assert_eq!((p.dnc, p.fail_open), (Dnc::Suppress, None));
+    assert!(p.receipt_id.is_some());
+    assert_eq!(c.precall("+14155551212", "+14155550100").dnc, Dnc::NoMatch);
+    assert_eq!(
+        c.precall("+14155551212", "nope").fail_open,
+        Some(FailOpen::InvalidNumber)
+    );
+    let e = c.enroll("+14155551212");
+    assert!(e.enrolled);
+    assert_eq!(e.number.as_deref(), Some("+14155551212"));
+    let down = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Status503),
+        ..SandboxConfig::default()
+    });
+    let c = client(&down);
+    let p = c.precall("+14155551212", "+14155550100");
+    assert_eq!(
+        (p.dnc, p.fail_open),
+        (Dnc::Unknown, Some(FailOpen::HttpStatus(503)))
+    );
+}
+
+#[test]
+fn configuration_errors_are_typed() {
+    let sb = sandbox();
+    let no_key = ClientConfig {
+        api_key: None,
+        ..config(&sb)
+    };
+    // Only when the environment does not supply one.
+    if std::env::var(nol_core::client::ENV_API_KEY).is_err() {
+        assert_eq!(
+            Client::new(no_key).unwrap_err(),
+            nol_core::ConfigError::MissingApiKey
+        );
+    }
+    let no_pem = ClientConfig {
+        public_keys: TrustedKeys::default(),
+        ..config(&sb)
+    };
+    if std::env::var(nol_core::client::ENV_PUBLIC_KEY).is_err() {
+        assert_eq!(
+            Client::new(no_pem).unwrap_err(),
+            nol_core::ConfigError::MissingPublicKey
+        );
+    }
+    let bad_country = ClientConfig {
+        default_country: Some("XX".into()),
+        ..config(&sb)
+    };
+    assert!(matches!(
+        Client::new(bad_country).unwrap_err(),
+        nol_core::ConfigError::InvalidDefaultCountry(_)
+    ));
+}
