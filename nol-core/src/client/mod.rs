@@ -335,6 +335,8 @@ struct Cached {
 }
 
 type FlightResult = Result<Arc<Cached>, FailOpen>;
+/// A request in flight and the deadline it was sent with.
+type Flight = (Arc<Slot<FlightResult>>, Instant);
 
 /// Per-entry expiry: each answer lives exactly its `ttl_seconds`.
 struct AnswerExpiry;
@@ -361,7 +363,7 @@ struct Inner {
     /// does not pay the parse.
     numbers: Option<Cache<String, Result<Caller, e164::E164Error>>>,
     /// Requests in flight, with the deadline each was sent with.
-    flights: Mutex<HashMap<CacheKey, (Arc<Slot<FlightResult>>, Instant)>>,
+    flights: Mutex<HashMap<CacheKey, Flight>>,
     pool: Pool,
     guard: Guard,
     stats: stats::Recorder,
