@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod demo;
+mod lookup;
 use nol_core::signature;
 use nol_core::{Caller, Stir, TrustedKeys, E164};
 
@@ -42,6 +45,13 @@ enum Command {
         public_key: PathBuf,
         body_file: Option<PathBuf>,
     },
+    /// Look up an inbound call. Always exits 0 once the lookup runs, failing open included.
+    /// The API key comes from NUMBERS_ONLINE_API_KEY.
+    Lookup(lookup::LookupArgs),
+    /// Run the sandbox server (a stand-in numbers.online) until interrupted.
+    Sandbox(demo::SandboxArgs),
+    /// Start the embedded sandbox and run a scripted set of inbound calls through libnol.
+    Demo,
 }
 
 fn main() -> ExitCode {
@@ -53,10 +63,13 @@ fn main() -> ExitCode {
             public_key,
             body_file,
         } => verify(&public_key, body_file.as_deref()),
+        Command::Lookup(args) => lookup::run(&args),
+        Command::Sandbox(args) => demo::sandbox(&args),
+        Command::Demo => demo::demo(),
     }
 }
 
-fn usage_error(message: &str) -> ExitCode {
+pub(crate) fn usage_error(message: &str) -> ExitCode {
     eprintln!("nol: {message}");
     ExitCode::from(2)
 }

@@ -199,6 +199,8 @@ fn random_seed() -> [u8; 32] {
 
 impl Sandbox {
     pub fn start(config: SandboxConfig) -> io::Result<Sandbox> {
+        // The numbering metadata loads on first use: not on the first request.
+        nol_core::e164::warm_up();
         let listener = TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         let key = SigningKey::from_bytes(&config.signing_seed.unwrap_or_else(random_seed));
