@@ -649,3 +649,77 @@ fn configuration_errors_are_typed() {
         nol_core::ConfigError::InvalidDefaultCountry(_)
     ));
 }
+
+fn async_lookup(
+    c: &Client,
+    call: &Call<'_>,
+) -> std::sync::mpsc::Receiver<(nol_core::Decision, Instant)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    c.lookup_async(call, move |d| {
+        let _ = tx.send((d, Instant::now()));
+    });
+    rx
+}
+
+#[test]
+fn asynchronous_lookups_answer_and_fail_open_on_time() {
+    let sb = sandbox();
+    let c = client(&sb);
+    let (d, _) = async_lookup(&c, &Call::new("+14155551212")).recv().unwrap();
+    assert_eq!(d.outcome, Outcome::Verified);
+    assert_eq!(d.caller_name.as_deref(), Some("Acme Support"));
+    // A cache hit is answered on the calling thread, before lookup_async returns.
+    let rx = async_lookup(&c, &Call::new("+14155551212"));
+    assert!(rx.try_recv().unwrap().0.from_cache());
+    let start = Instant::now();
+    let hang = number_for_fault(Fault::Hang);
+    let (d, at) = async_lookup(&c, &Call::new(&hang)).recv().unwrap();
+    assert_eq!(d.fail_open(), Some(&FailOpen::Timeout));
+    let waited = at - start;
+    assert!(waited >= BUDGET && waited < BUDGET + MARGIN, "{waited:?}");
+    let (d, _) = async_lookup(&c, &Call::new(&number_for_fault(Fault::BadSignature)))
+        .recv()
+        .unwrap();
+    assert_eq!(d.fail_open(), Some(&FailOpen::BadSignature));
+    assert_eq!(c.stats().lookups, 4);
+}
+
+#[test]
+fn a_thousand_asynchronous_lookups_against_a_hanging_service_hold_no_thread_and_end_in_budget() {
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Hang),
+        hang_for: Duration::from_secs(10),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        max_in_flight: 16,
+        ..config(&sb)
+    })
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut issued = Vec::new();
+    for i in 0..1000 {
+        let number = format!("+1415557{i:04}");
+        let called = Instant::now();
+        let tx = tx.clone();
+        c.lookup_async(&Call::new(&number), move |d| {
+            let _ = tx.send((d.fail_open().cloned(), called.elapsed()));
+        });
+        // The calling thread is never held for the request.
+        issued.push(called.elapsed());
+    }
+    drop(tx);
+    assert!(
+        issued.iter().all(|d| *d < BUDGET),
+        "a lookup_async call blocked"
+    );
+    let results: Vec<_> = rx.iter().collect();
+    assert_eq!(results.len(), 1000, "every callback runs exactly once");
+    for (reason, elapsed) in &results {
+        assert!(
+            matches!(reason, Some(FailOpen::Timeout | FailOpen::Busy)),
+            "{reason:?}"
+        );
+        assert!(*elapsed < BUDGET + MARGIN, "{elapsed:?}");
+    }
+}

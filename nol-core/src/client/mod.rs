@@ -32,7 +32,10 @@ use crate::signature::{self, SignatureError, TrustedKeys};
 use crate::stir::{Attestation, Stir, Verstat};
 use guard::Guard;
 use http::{Answer, Http};
-use pool::{Pool, Slot};
+use pool::{Pool, Slot, Timer};
+
+/// The callback of [`Client::lookup_async`].
+pub type Done = Box<dyn FnOnce(Decision) + Send + 'static>;
 
 /// Where the service lives unless configured otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://numbers.online";
@@ -365,6 +368,7 @@ struct Inner {
     /// Requests in flight, with the deadline each was sent with.
     flights: Mutex<HashMap<CacheKey, Flight>>,
     pool: Pool,
+    timer: Timer,
     guard: Guard,
     stats: stats::Recorder,
 }
@@ -437,6 +441,8 @@ impl Client {
                 numbers,
                 flights: Mutex::new(HashMap::new()),
                 pool,
+                timer: Timer::new()
+                    .map_err(|e| ConfigError::Invalid(format!("starting the timer: {e}")))?,
                 guard: Guard::new(config.breaker, config.rate_limit_per_minute),
                 stats: stats::Recorder::new(),
             }),
@@ -467,6 +473,66 @@ impl Client {
             .stats
             .lookup(start.elapsed(), decision.fail_open(), decision.from_cache());
         decision
+    }
+
+    /// Looks up an inbound call without blocking: `done` is called exactly once with the
+    /// decision, by the end of the client's budget. It runs on the calling thread when no
+    /// request is needed (cache hit, anonymous or invalid caller, open circuit, every worker
+    /// busy) and otherwise on a libnol thread, so it should be quick (hand the decision to an
+    /// event loop). No thread is held while the request is out.
+    pub fn lookup_async(&self, call: &Call<'_>, done: impl FnOnce(Decision) + Send + 'static) {
+        self.lookup_async_within(call, self.inner.budget, done)
+    }
+
+    /// [`Client::lookup_async`] within `budget`, counted from now.
+    pub fn lookup_async_within(
+        &self,
+        call: &Call<'_>,
+        budget: Duration,
+        done: impl FnOnce(Decision) + Send + 'static,
+    ) {
+        let start = Instant::now();
+        let deadline = start + budget;
+        let inner = &self.inner;
+        let pending = match inner.begin(call, deadline) {
+            Begun::Done(d) => {
+                inner
+                    .stats
+                    .lookup(start.elapsed(), d.fail_open(), d.from_cache());
+                done(d);
+                return;
+            }
+            Begun::Waiting(p) => Arc::new(p),
+        };
+        let once = Arc::new(Once {
+            done: Mutex::new(Some(Box::new(done))),
+            timer: Mutex::new(None),
+        });
+        let finish = {
+            let inner = inner.clone();
+            let pending = pending.clone();
+            let once = once.clone();
+            move |result: Option<FlightResult>| {
+                if let Some(done) = once.take() {
+                    if let Some(id) = once.timer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        inner.timer.cancel(id);
+                    }
+                    let d = inner.settle(&pending, result);
+                    inner
+                        .stats
+                        .lookup(start.elapsed(), d.fail_open(), d.from_cache());
+                    done(d);
+                }
+            }
+        };
+        let on_deadline = finish.clone();
+        let id = inner
+            .timer
+            .schedule(deadline, Box::new(move || on_deadline(None)));
+        *once.timer.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
+        pending.slot.on_set(Box::new(move |result: &FlightResult| {
+            finish(Some(result.clone()))
+        }));
     }
 
     /// Pre-call check on a destination before dialing; `UNKNOWN` on any failure.
@@ -562,16 +628,27 @@ impl Inner {
         }
     }
 
-    fn lookup(self: &Arc<Self>, call: &Call<'_>, deadline: Instant) -> Decision {
+    /// Everything of a lookup up to the wait: a decision at once, or a flight to wait for.
+    fn begin(self: &Arc<Self>, call: &Call<'_>, deadline: Instant) -> Begun {
         let stir = Stir::from_parts(call.verstat, call.attestation);
         let policy = &self.policy;
         let number = match self.normalize_caller(call.number) {
             Ok(Caller::Number(n)) => n,
             Ok(Caller::Anonymous) => {
-                return policy.fail_open(FailOpen::Anonymous, None, stir, call.local_contact)
+                return Begun::Done(policy.fail_open(
+                    FailOpen::Anonymous,
+                    None,
+                    stir,
+                    call.local_contact,
+                ))
             }
             Err(_) => {
-                return policy.fail_open(FailOpen::InvalidNumber, None, stir, call.local_contact)
+                return Begun::Done(policy.fail_open(
+                    FailOpen::InvalidNumber,
+                    None,
+                    stir,
+                    call.local_contact,
+                ))
             }
         };
         let key = CacheKey {
@@ -581,7 +658,7 @@ impl Inner {
             attestation: stir.attestation,
         };
         if let Some(hit) = self.answers.as_ref().and_then(|c| c.get(&key)) {
-            return from_cache(policy, &hit, call.local_contact);
+            return Begun::Done(from_cache(policy, &hit, call.local_contact));
         }
 
         // Join the request already out for this key, or send one. A request whose deadline
@@ -604,21 +681,43 @@ impl Inner {
         } else {
             self.stats.shared_flight();
         }
-        match slot.wait_until(deadline) {
+        Begun::Waiting(Pending {
+            slot,
+            number: key.number,
+            stir,
+            local_contact: call.local_contact.map(str::to_string),
+        })
+    }
+
+    /// The decision for a flight's result (`None`: the deadline came first).
+    fn settle(&self, pending: &Pending, result: Option<FlightResult>) -> Decision {
+        let policy = &self.policy;
+        let local = pending.local_contact.as_deref();
+        match result {
             Some(Ok(answer)) => {
                 let mut d = answer.decision.clone();
-                policy.finish_name(&mut d, call.local_contact);
+                policy.finish_name(&mut d, local);
                 d
             }
             Some(Err(reason)) => {
-                policy.fail_open(reason, Some(key.number), stir, call.local_contact)
+                policy.fail_open(reason, Some(pending.number.clone()), pending.stir, local)
             }
             None => policy.fail_open(
                 FailOpen::Timeout,
-                Some(key.number),
-                stir,
-                call.local_contact,
+                Some(pending.number.clone()),
+                pending.stir,
+                local,
             ),
+        }
+    }
+
+    fn lookup(self: &Arc<Self>, call: &Call<'_>, deadline: Instant) -> Decision {
+        match self.begin(call, deadline) {
+            Begun::Done(d) => d,
+            Begun::Waiting(pending) => {
+                let result = pending.slot.wait_until(deadline);
+                self.settle(&pending, result)
+            }
         }
     }
 
@@ -786,6 +885,30 @@ impl Inner {
         });
         worker.run(job);
         slot.wait_until(deadline).unwrap_or(Err(FailOpen::Timeout))
+    }
+}
+
+enum Begun {
+    Done(Decision),
+    Waiting(Pending),
+}
+
+struct Pending {
+    slot: Arc<Slot<FlightResult>>,
+    number: E164,
+    stir: Stir,
+    local_contact: Option<String>,
+}
+
+/// A callback that runs once, whichever of the answer and the deadline comes first.
+struct Once {
+    done: Mutex<Option<Done>>,
+    timer: Mutex<Option<u64>>,
+}
+
+impl Once {
+    fn take(&self) -> Option<Done> {
+        self.done.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
 

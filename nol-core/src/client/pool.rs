@@ -95,44 +95,195 @@ fn worker(receiver: Arc<Mutex<Receiver<Job>>>, free: Arc<AtomicUsize>) {
     }
 }
 
-/// A value set once, waited for by any number of threads, each until its own deadline.
+type Waiter<T> = Box<dyn FnOnce(&T) + Send + 'static>;
+
+struct SlotState<T> {
+    value: Option<T>,
+    waiters: Vec<Waiter<T>>,
+}
+
+/// A value set once, waited for by any number of threads (each until its own deadline) and
+/// callbacks.
 pub(crate) struct Slot<T> {
-    value: Mutex<Option<T>>,
+    state: Mutex<SlotState<T>>,
     ready: Condvar,
 }
 
 impl<T: Clone> Slot<T> {
     pub(crate) fn new() -> Slot<T> {
         Slot {
-            value: Mutex::new(None),
+            state: Mutex::new(SlotState {
+                value: None,
+                waiters: Vec::new(),
+            }),
             ready: Condvar::new(),
         }
     }
 
+    /// Sets the value (the first one wins) and runs the callbacks, on this thread.
     pub(crate) fn set(&self, value: T) {
-        let mut v = self.value.lock().unwrap_or_else(|p| p.into_inner());
-        if v.is_none() {
-            *v = Some(value);
-        }
+        let waiters = {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if s.value.is_some() {
+                return;
+            }
+            s.value = Some(value.clone());
+            std::mem::take(&mut s.waiters)
+        };
         self.ready.notify_all();
+        for w in waiters {
+            w(&value);
+        }
+    }
+
+    /// Runs `f` with the value when it is set (at once if it already is).
+    pub(crate) fn on_set(&self, f: Waiter<T>) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match s.value.clone() {
+            Some(value) => {
+                drop(s);
+                f(&value);
+            }
+            None => s.waiters.push(f),
+        }
     }
 
     /// The value, or `None` if it is not set by `deadline`.
     pub(crate) fn wait_until(&self, deadline: Instant) -> Option<T> {
-        let mut v = self.value.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(value) = v.as_ref() {
+            if let Some(value) = s.value.as_ref() {
                 return Some(value.clone());
             }
             let left = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|d| !d.is_zero())?;
-            v = self
+            s = self
                 .ready
-                .wait_timeout(v, left)
+                .wait_timeout(s, left)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
+    }
+}
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+#[derive(Default)]
+struct TimerState {
+    due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
+    tasks: std::collections::HashMap<u64, Task>,
+    next: u64,
+    stop: bool,
+}
+
+struct TimerShared {
+    state: Mutex<TimerState>,
+    wake: Condvar,
+}
+
+/// One thread that runs tasks at their deadlines: how an asynchronous lookup ends on time
+/// without holding a thread while its request is out.
+pub(crate) struct Timer {
+    shared: Arc<TimerShared>,
+}
+
+impl Timer {
+    pub(crate) fn new() -> std::io::Result<Timer> {
+        let shared = Arc::new(TimerShared {
+            state: Mutex::new(TimerState::default()),
+            wake: Condvar::new(),
+        });
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("nol-timer".into())
+            .spawn(move || timer_loop(&s))?;
+        Ok(Timer { shared })
+    }
+
+    pub(crate) fn schedule(&self, at: Instant, task: Task) -> u64 {
+        let mut s = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let id = s.next;
+        s.next += 1;
+        s.tasks.insert(id, task);
+        s.due.push(std::cmp::Reverse((at, id)));
+        drop(s);
+        self.shared.wake.notify_one();
+        id
+    }
+
+    /// Drops a task that has not run (its heap entry is skipped when it comes due).
+    pub(crate) fn cancel(&self, id: u64) {
+        let task = {
+            let mut s = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.tasks.remove(&id)
+        };
+        drop(task);
+    }
+
+    #[cfg(test)]
+    fn pending(&self) -> usize {
+        let s = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.tasks.len()
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stop = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn timer_loop(shared: &TimerShared) {
+    let mut s = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if s.stop {
+            return;
+        }
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        while let Some(std::cmp::Reverse((at, id))) = s.due.peek().copied() {
+            if at > now {
+                break;
+            }
+            s.due.pop();
+            if let Some(task) = s.tasks.remove(&id) {
+                ready.push(task);
+            }
+        }
+        // Cancelled entries whose deadline is far away are dropped from the heap lazily; keep
+        // it from growing past the live tasks by much.
+        if s.due.len() > 64 && s.due.len() > 4 * s.tasks.len() {
+            let state = &mut *s;
+            let tasks = &state.tasks;
+            state
+                .due
+                .retain(|std::cmp::Reverse((_, id))| tasks.contains_key(id));
+        }
+        if !ready.is_empty() {
+            drop(s);
+            for task in ready {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+            }
+            s = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
+        s = match s.due.peek() {
+            Some(std::cmp::Reverse((at, _))) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                shared
+                    .wake
+                    .wait_timeout(s, wait)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0)
+            }
+            None => shared.wake.wait(s).unwrap_or_else(|p| p.into_inner()),
+        };
     }
 }
 
@@ -199,6 +350,47 @@ mod tests {
             done.wait_until(Instant::now() + Duration::from_secs(5)),
             Some(1)
         );
+    }
+
+    #[test]
+    fn timer_runs_tasks_at_their_deadlines_and_cancels() {
+        let timer = Timer::new().unwrap();
+        let fired = Arc::new(Slot::new());
+        let start = Instant::now();
+        let f = fired.clone();
+        timer.schedule(
+            start + Duration::from_millis(40),
+            Box::new(move || f.set(start.elapsed())),
+        );
+        let cancelled = timer.schedule(
+            start + Duration::from_millis(10),
+            Box::new(|| panic!("cancelled")),
+        );
+        timer.cancel(cancelled);
+        let at = fired
+            .wait_until(start + Duration::from_secs(5))
+            .expect("fired");
+        assert!(
+            at >= Duration::from_millis(40) && at < Duration::from_millis(500),
+            "{at:?}"
+        );
+        assert_eq!(timer.pending(), 0);
+    }
+
+    #[test]
+    fn slot_callbacks_run_once_set() {
+        let slot: Slot<u8> = Slot::new();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let s = seen.clone();
+        slot.on_set(Box::new(move |v| {
+            s.fetch_add(usize::from(*v), Ordering::SeqCst);
+        }));
+        slot.set(5);
+        let s = seen.clone();
+        slot.on_set(Box::new(move |v| {
+            s.fetch_add(usize::from(*v), Ordering::SeqCst);
+        }));
+        assert_eq!(seen.load(Ordering::SeqCst), 10);
     }
 
     #[test]
