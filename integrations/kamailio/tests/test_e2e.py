@@ -1,0 +1,301 @@
+"""End-to-end: Debian's Kamailio + nol.so + the sandbox, real SIP INVITEs over UDP.
+
+Run by scripts/test-kamailio.sh (which builds everything first).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from sip import HostileServer, Kamailio, Sandbox
+
+SCREENING = "sip:screening@pbx.example"
+BUDGET_MS = 400
+# The reply must come within the budget; the slack covers Kamailio's own work and the
+# scheduler of a shared 2-core machine, not the lookup.
+SLACK_MS = 150
+
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sb = Sandbox()
+    yield sb
+    sb.stop()
+
+
+def start(sb_url: str, public_key: str, **env: str) -> Kamailio:
+    base = {
+        "NOL_BASE_URL": sb_url,
+        "NOL_PUBLIC_KEY_FILE": public_key,
+        "NOL_BUDGET_MS": str(BUDGET_MS),
+    }
+    base.update(env)
+    return Kamailio(env=base)
+
+
+@pytest.fixture(scope="module")
+def kam(sandbox):
+    k = start(sandbox.url, sandbox.public_key, NOL_SCREENING_CONTACT=SCREENING)
+    yield k
+    k.stop()
+
+
+@pytest.fixture(scope="module")
+def kam_block(sandbox):
+    k = start(sandbox.url, sandbox.public_key, NOL_BLOCK="1", NOL_SCREENING_CONTACT=SCREENING)
+    yield k
+    k.stop()
+
+
+@pytest.fixture(scope="module")
+def kam_no_screening(sandbox):
+    k = start(sandbox.url, sandbox.public_key)
+    yield k
+    k.stop()
+
+
+def nol_headers(reply):
+    return {n: v for n, v in reply.headers if n.lower().startswith("x-numbersonline-")}
+
+
+def assert_route_advance(reply, action="allow_with_default_policy"):
+    assert (reply.code, reply.reason) == (503, "Service Unavailable"), reply.raw
+    assert reply.one("X-NumbersOnline-Action") == action
+    assert reply.one("Contact") is None
+
+
+# -- each directory entry ------------------------------------------------------------------
+
+# number, expected code, action, risk, name (None: no name header)
+DIRECTORY = [
+    ("+14155551212", 503, "allow", "8", '"Acme Support"'),
+    ("+14155550100", 503, "allow", "5", '"Verified & online"'),
+    ("+14155550111", 503, "label", "30", '"Café Zürich — Bäckerei"'),
+    ("+14155550122", 302, "challenge_or_route", "72", None),
+    ("+14155550133", 302, "block_candidate", "96", None),  # no block opt-in: screening, not 603
+    ("+14155550177", 503, "allow_with_default_policy", None, None),  # no record
+]
+
+
+@pytest.mark.parametrize("number,code,action,risk,name", DIRECTORY)
+def test_directory_entry(kam, number, code, action, risk, name):
+    reply = kam.client.invite(number)
+    assert reply.code == code, reply.raw
+    assert reply.one("X-NumbersOnline-Action") == action
+    assert reply.one("X-NumbersOnline-Risk") == risk
+    receipt = reply.one("X-NumbersOnline-Receipt")
+    assert receipt is not None and re.fullmatch(r"nol_rec_[A-Za-z0-9_]+", receipt)
+    assert reply.one("X-NumbersOnline-Name") == name
+    if code == 302:
+        assert reply.reason == "Moved Temporarily"
+        assert reply.one("Contact") == f"<{SCREENING}>"
+    else:
+        assert reply.reason == "Service Unavailable"
+        assert reply.one("Contact") is None
+
+
+def test_caller_from_p_asserted_identity_wins_over_from(kam):
+    # From says a clean number, PAI (the network-asserted identity) says the risky one
+    reply = kam.client.invite(
+        "+14155551212", pai="<sip:+14155550122@carrier.example;user=phone>"
+    )
+    assert reply.code == 302
+    assert reply.one("X-NumbersOnline-Action") == "challenge_or_route"
+
+
+def test_tel_uri_and_display_name_in_from(kam):
+    reply = kam.client.invite(
+        "+14155551212", from_uri="tel:+14155551212", from_display="Some Caller"
+    )
+    assert reply.code == 503
+    assert reply.one("X-NumbersOnline-Name") == '"Acme Support"'
+
+
+def test_block_only_with_opt_in(kam_block):
+    reply = kam_block.client.invite("+14155550133")
+    assert (reply.code, reply.reason) == (603, "Decline")
+    assert reply.one("X-NumbersOnline-Action") == "block_candidate"
+    assert reply.one("Contact") is None
+    # everything else is unchanged by the opt-in
+    assert kam_block.client.invite("+14155550122").code == 302
+    assert kam_block.client.invite("+14155551212").code == 503
+
+
+def test_challenge_without_screening_contact_routes_on(kam_no_screening):
+    for number in ("+14155550122", "+14155550133"):
+        reply = kam_no_screening.client.invite(number)
+        assert reply.code == 503, reply.raw
+        assert reply.one("Contact") is None
+
+
+# -- STIR/SHAKEN ----------------------------------------------------------------------------
+
+def pai(number: str, verstat: str) -> str:
+    return f"<sip:{number};verstat={verstat}@carrier.example;user=phone>"
+
+
+def test_failed_verstat_raises_the_risk(kam):
+    passed = kam.client.invite("+14155551212", pai=pai("+14155551212", "TN-Validation-Passed"))
+    failed = kam.client.invite("+14155551212", pai=pai("+14155551212", "TN-Validation-Failed"))
+    assert passed.one("X-NumbersOnline-Risk") == "8"
+    assert failed.one("X-NumbersOnline-Risk") == "48"  # +40, as the contract says
+    assert failed.one("X-NumbersOnline-Action") == "label"
+    assert failed.code == 503
+
+
+def test_failed_verstat_can_turn_a_label_into_a_screening(kam):
+    # +14155550111 is risk 30 (label); a failed validation makes it 70: challenge_or_route
+    reply = kam.client.invite("+14155550111", pai=pai("+14155550111", "TN-Validation-Failed"))
+    assert reply.one("X-NumbersOnline-Risk") == "70"
+    assert reply.code == 302
+    assert reply.one("Contact") == f"<{SCREENING}>"
+
+
+def test_verstat_in_from_header_when_no_pai(kam):
+    reply = kam.client.invite(
+        "+14155550100",
+        from_uri="sip:+14155550100;verstat=TN-Validation-Failed@carrier.example;user=phone",
+    )
+    assert reply.one("X-NumbersOnline-Risk") == "45"
+
+
+# -- fail open ------------------------------------------------------------------------------
+
+def within_budget(reply):
+    assert reply.latency_ms <= BUDGET_MS + SLACK_MS, f"{reply.latency_ms:.0f} ms"
+
+
+@pytest.mark.parametrize("fault", ["hang", "reset", "bad-signature"])
+def test_service_failure_still_route_advances_within_budget(fault):
+    sb = Sandbox(fault=fault)
+    k = start(sb.url, sb.public_key, NOL_SCREENING_CONTACT=SCREENING, NOL_BLOCK="1")
+    try:
+        # every directory entry, even the ones that would be 302/603: no answer, no decision
+        for number, *_ in DIRECTORY:
+            reply = k.client.invite(number)
+            assert_route_advance(reply)
+            within_budget(reply)
+            assert reply.one("X-NumbersOnline-Risk") is None
+            assert reply.one("X-NumbersOnline-Name") is None
+        # as many at once as there are workers
+        client = k.client
+        sent = {}
+        t0 = time.monotonic()
+        for i in range(4):
+            data, cid = client.invite_bytes(f"+1415555{i:04d}")
+            sent[cid] = data
+            client.send(data)
+        got = client.recv_final(set(sent), timeout=3.0)
+        assert set(got) == set(sent)
+        for reply in got.values():
+            assert_route_advance(reply)
+            assert (reply.latency_ms - t0) * 1000 <= BUDGET_MS + 2 * SLACK_MS
+    finally:
+        log = k.read_log()
+        k.stop()
+        sb.stop()
+    assert "failed open" in log
+    assert "nol_sandbox_standard_key" not in log
+
+
+# per-number faults of the sandbox: +1415555090N, N = 1..16
+FAULT_NUMBERS = [f"+141555509{n:02d}" for n in range(1, 17)]
+
+
+@pytest.mark.parametrize("number", FAULT_NUMBERS)
+def test_every_sandbox_fault_route_advances_within_budget(kam, number):
+    reply = kam.client.invite(number)
+    assert_route_advance(reply)
+    within_budget(reply)
+
+
+def test_unreachable_service_route_advances(sandbox):
+    # nothing listens on port 9 of loopback
+    k = start("http://127.0.0.1:9", sandbox.public_key)
+    try:
+        reply = k.client.invite("+14155551212")
+        assert_route_advance(reply)
+        within_budget(reply)
+    finally:
+        k.stop()
+
+
+def test_withheld_and_garbage_callers_route_advance(kam):
+    for from_uri in (
+        "sip:anonymous@anonymous.invalid",
+        "sip:restricted@carrier.example",
+        "sip:not-a-number@carrier.example",
+    ):
+        reply = kam.client.invite("x", from_uri=from_uri)
+        assert_route_advance(reply)
+
+
+# -- hostile input --------------------------------------------------------------------------
+
+def test_forged_inbound_headers_do_not_reach_the_decision_or_the_reply(kam):
+    reply = kam.client.invite(
+        "+14155550133",
+        extra=[
+            "X-NumbersOnline-Action: allow",
+            "X-NumbersOnline-Risk: 0",
+            "x-numbersonline-receipt: nol_rec_forged",
+            "X-NumbersOnline-Name: \"Your Bank\"",
+        ],
+    )
+    assert reply.code == 302
+    h = nol_headers(reply)
+    assert h["X-NumbersOnline-Action"] == "block_candidate"
+    assert h["X-NumbersOnline-Risk"] == "96"
+    assert h["X-NumbersOnline-Receipt"] != "nol_rec_forged"
+    assert "X-NumbersOnline-Name" not in h
+    assert len(reply.all("X-NumbersOnline-Action")) == 1
+
+
+def test_hostile_from_display_name_is_not_reflected(kam):
+    reply = kam.client.invite(
+        "+14155550177",
+        from_display='Evil\\" X-NumbersOnline-Action: allow',
+    )
+    assert_route_advance(reply)
+    assert reply.one("X-NumbersOnline-Name") is None
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    server = HostileServer()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("number", ["+14155551212", "+14155550100", "+14155550111"])
+def test_hostile_display_label_cannot_inject_a_header(hostile, number):
+    k = start(hostile.url, hostile.public_key)
+    try:
+        reply = k.client.invite(number)
+    finally:
+        k.stop()
+    # parse_reply already rejected bare CR/LF and malformed header lines; now: no header
+    # other than the ones a redirect server writes, and each X-NumbersOnline-* exactly once
+    names = [n.lower() for n, _ in reply.headers]
+    allowed = {
+        "via", "from", "to", "call-id", "cseq", "server", "content-length",
+        "x-numbersonline-action", "x-numbersonline-risk", "x-numbersonline-receipt",
+        "x-numbersonline-name",
+    }
+    assert set(names) <= allowed, names
+    for n in ("x-numbersonline-action", "x-numbersonline-risk", "x-numbersonline-receipt",
+              "x-numbersonline-name"):
+        assert names.count(n) <= 1, names
+    assert reply.code == 503
+    assert reply.one("X-NumbersOnline-Action") in ("allow", "allow_with_default_policy")
+    name = reply.one("X-NumbersOnline-Name")
+    if name is not None:
+        # one SIP quoted-string (RFC 3261 25.1): quotes and backslashes escaped, no controls
+        assert re.fullmatch(r'"(?:[^"\\\x00-\x1f\x7f]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"', name), name
+    receipt = reply.one("X-NumbersOnline-Receipt")
+    if receipt is not None:
+        assert not re.search(r"[\x00-\x1f\x7f]", receipt)
