@@ -1,0 +1,430 @@
+//! `nol_client`: a nol-core `Client` that survives `fork()`, and the lookup.
+//!
+//! Fork safety. Switches (Kamailio, OpenSIPS) make a module's state in the main process and
+//! then fork their workers. A nol-core client owns worker threads, a timer thread, keep-alive
+//! connections and locks; after `fork()` the child has the memory of all of that but none of
+//! the threads, and any lock another thread held at the moment of the fork stays locked
+//! forever. So a `nol_client` keeps its configuration and remembers the fork generation its
+//! inner client was made in. A `pthread_atfork` child handler bumps the generation in every
+//! child; the first call that uses the client in the child sees the change and builds a new
+//! inner client (new threads, new connections, an empty cache, fresh stats). The inherited one
+//! is never touched again: not used, not dropped (dropping it could wait on a thread or a lock
+//! that does not exist in the child, or write on the parent's connections). Its memory, a
+//! copy the child got from the fork, stays reachable and is simply not freed.
+
+use std::ffi::c_char;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Once;
+
+use nol_core::{Call, Client, ClientConfig, ConfigError, Context, Decision, FailOpen, Stir};
+
+use crate::arg;
+use crate::config::nol_config;
+use crate::error::{boundary, boundary_void, nol_status, Fail};
+use crate::result::nol_result;
+
+/// Bumped in every child process by the `pthread_atfork` child handler.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static REGISTER_ATFORK: Once = Once::new();
+
+extern "C" fn after_fork_in_child() {
+    // Async-signal-safe: one atomic add.
+    FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+fn register_atfork() {
+    REGISTER_ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only does an atomic add. glibc ties the handler to
+        // this shared object (`__dso_handle`), so it is unregistered if libnol is unloaded.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+}
+
+fn generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Acquire)
+}
+
+/// An inner client and the fork generation it was made in.
+struct Built {
+    generation: u64,
+    client: Client,
+    /// The client this one replaced after a fork (inherited from the parent), or NULL.
+    inherited: *mut Built,
+}
+
+/// Inherited clients a freed `nol_client` left behind: kept reachable, never dropped.
+struct Abandoned {
+    /// Never read: held so that the inherited memory stays reachable (leak checkers agree).
+    #[allow(dead_code)]
+    built: *mut Built,
+    next: *mut Abandoned,
+}
+
+static ABANDONED: AtomicPtr<Abandoned> = AtomicPtr::new(ptr::null_mut());
+
+fn abandon(built: *mut Built) {
+    let node = Box::into_raw(Box::new(Abandoned {
+        built,
+        next: ptr::null_mut(),
+    }));
+    let mut head = ABANDONED.load(Ordering::Acquire);
+    loop {
+        // SAFETY: `node` is ours until published by the exchange below.
+        unsafe { (*node).next = head };
+        match ABANDONED.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// A numbers.online client (a Rust `nol_core::Client` plus its configuration). Made by
+/// `nol_client_new`, freed by `nol_client_free`.
+///
+/// Thread-safe: share one client between all threads of a process; every function that takes a
+/// `const nol_client *` may be called from any number of threads at once. Only
+/// `nol_client_free` needs every other call on the client to have returned.
+///
+/// Fork-safe: a client made before `fork()` may be used in the child. The child's first call
+/// on it builds a new inner client (its own threads and connections, an empty cache, fresh
+/// stats), which takes about a millisecond, and the parent's is never touched in the child.
+/// Both processes may go on using the client. This relies on `pthread_atfork`, which `fork()`
+/// runs; a child made by a raw `clone` system call is not supported.
+pub struct nol_client {
+    config: ClientConfig,
+    current: AtomicPtr<Built>,
+}
+
+// SAFETY: the raw pointers point to `Built`s owned by this `nol_client`, which only hands out
+// shared references to them (a `Client` is `Send + Sync`) and frees them in `Drop`.
+unsafe impl Send for nol_client {}
+unsafe impl Sync for nol_client {}
+
+impl nol_client {
+    pub(crate) fn new(mut config: ClientConfig) -> Result<nol_client, ConfigError> {
+        register_atfork();
+        // Fill from the environment once, so that a child rebuilds exactly the same client.
+        config.apply_env()?;
+        let built = Box::new(Built {
+            generation: generation(),
+            client: Client::new(config.clone())?,
+            inherited: ptr::null_mut(),
+        });
+        Ok(nol_client {
+            config,
+            current: AtomicPtr::new(Box::into_raw(built)),
+        })
+    }
+
+    /// The inner client of this process, made anew after a fork.
+    pub(crate) fn client(&self) -> Result<&Client, ConfigError> {
+        loop {
+            let current = self.current.load(Ordering::Acquire);
+            // SAFETY: `current` is never NULL and lives until `Drop`.
+            let built = unsafe { &*current };
+            let now = generation();
+            if built.generation == now {
+                return Ok(&built.client);
+            }
+            let fresh = Box::into_raw(Box::new(Built {
+                generation: now,
+                client: Client::new(self.config.clone())?,
+                inherited: current,
+            }));
+            match self
+                .current
+                .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
+            {
+                // SAFETY: just published; lives until `Drop`.
+                Ok(_) => return Ok(unsafe { &(*fresh).client }),
+                // Another thread of this child rebuilt first: use its client.
+                // SAFETY: `fresh` was never published.
+                Err(_) => drop(unsafe { Box::from_raw(fresh) }),
+            }
+        }
+    }
+
+    pub(crate) fn lookup(&self, call: &Call<'_>) -> Decision {
+        match self.client() {
+            Ok(client) => client.lookup(call),
+            // The child could not start its threads: fail open like a full pool.
+            Err(_) => self.config.policy.fail_open(
+                FailOpen::Busy,
+                None,
+                Stir::from_parts(call.verstat, call.attestation),
+                call.local_contact,
+            ),
+        }
+    }
+}
+
+impl Drop for nol_client {
+    fn drop(&mut self) {
+        let now = generation();
+        let mut next = *self.current.get_mut();
+        while !next.is_null() {
+            // SAFETY: every `Built` in the chain is owned by this client.
+            let (generation, inherited) = unsafe { ((*next).generation, (*next).inherited) };
+            if generation == now {
+                // Made in this process: drop it (its threads end, its connections close).
+                drop(unsafe { Box::from_raw(next) });
+            } else {
+                abandon(next);
+            }
+            next = inherited;
+        }
+    }
+}
+
+/// Makes a client from a configuration (copied: free the configuration whenever you like).
+/// Reads what the configuration leaves unset from the environment (`NUMBERS_ONLINE_API_KEY`,
+/// `NOL_BASE_URL`, `NOL_PUBLIC_KEY`), loads the numbering metadata and starts the worker
+/// threads, so that no lookup pays a one-time cost. Writes the client to `*out`; free it with
+/// `nol_client_free`.
+///
+/// `config` may be NULL: everything then comes from the environment.
+///
+/// Blocks for the setup (tens of milliseconds the first time in a process, for the numbering
+/// metadata), never on the network. Thread-safe.
+///
+/// `NOL_STATUS_MISSING_API_KEY`, `NOL_STATUS_INVALID_API_KEY`, `NOL_STATUS_MISSING_PUBLIC_KEY`,
+/// `NOL_STATUS_INVALID_PUBLIC_KEY`, `NOL_STATUS_INVALID_BASE_URL`,
+/// `NOL_STATUS_UNKNOWN_COUNTRY` or `NOL_STATUS_INVALID_CONFIG` when it cannot be made.
+#[no_mangle]
+pub unsafe extern "C" fn nol_client_new(
+    config: *const nol_config,
+    out: *mut *mut nol_client,
+) -> nol_status {
+    boundary(|| {
+        let out = unsafe { arg::out(out, "out") }?;
+        // SAFETY: NULL or a live `nol_config` (header contract).
+        let config = match unsafe { config.as_ref() } {
+            Some(c) => c.inner.clone(),
+            None => ClientConfig::default(),
+        };
+        let client = nol_client::new(config)?;
+        *out = Box::into_raw(Box::new(client));
+        Ok(())
+    })
+}
+
+/// Frees a client: its worker threads end and its connections close. NULL is fine. Every other
+/// call on the client must have returned; results it gave stay valid (free them with
+/// `nol_result_free`).
+///
+/// Blocks only as long as it takes to drop the client, never on the network.
+#[no_mangle]
+pub unsafe extern "C" fn nol_client_free(client: *mut nol_client) {
+    boundary_void(|| {
+        if !client.is_null() {
+            // SAFETY: made by `nol_client_new`, not freed before (header contract).
+            drop(unsafe { Box::from_raw(client) });
+        }
+    })
+}
+
+/// An inbound call as the switch has it. Every member is a NUL-terminated string, or NULL when
+/// unknown; zero-initialize the struct and set what you have:
+///
+/// ```c
+/// nol_call call = {0};
+/// call.number = from_user;      /* required */
+/// call.verstat = verstat_param; /* optional */
+/// ```
+///
+/// Members that come from the wire (`number`, `to`, `verstat`, `attestation`) are never an
+/// error: a value that is not UTF-8 or not readable is treated as unknown (a `number` that is
+/// not UTF-8 fails open as `invalid_number`).
+#[repr(C)]
+pub struct nol_call {
+    /// The calling number: E.164, national (with a default country), a SIP or tel URI, or a
+    /// whole From / P-Asserted-Identity header value. Required.
+    pub number: *const c_char,
+    /// `"inbound_voice"` (the default when NULL), `"inbound_sms"` or `"inbound_waba"`.
+    pub context: *const c_char,
+    /// The receiver's own number.
+    pub to: *const c_char,
+    /// A verstat token (`TN-Validation-Passed`), a `verstat=` parameter or a header value.
+    pub verstat: *const c_char,
+    /// `A`, `B`, `C`, or the SHAKEN `Identity` header value.
+    pub attestation: *const c_char,
+    /// A name the switch already knows for this number (its own contacts): it always wins.
+    /// Not UTF-8: the invalid bytes are replaced with U+FFFD.
+    pub local_contact: *const c_char,
+}
+
+/// Looks up an inbound call and writes the decision to `*out` (free it with
+/// `nol_result_free`). Fails open: whatever the network or the service does (a timeout, a
+/// refused connection, an error status, a bad signature, a full worker pool, an open circuit
+/// breaker), this returns `NOL_STATUS_OK` and a result whose action is
+/// `NOL_ACTION_ALLOW_WITH_DEFAULT_POLICY`, with the reason (`nol_result_fail_open_reason`).
+///
+/// BLOCKS the calling thread for at most the client's budget (`nol_config_set_budget_ms`),
+/// counted from this call; a cache hit returns in about a microsecond. Thread-safe: any number
+/// of threads may look up on one client at once. Safe to call in a forked child (see
+/// `nol_client`).
+///
+/// `NOL_STATUS_NULL_ARGUMENT` (client, call, call->number or out is NULL) or
+/// `NOL_STATUS_INVALID_ARGUMENT` / `NOL_STATUS_INVALID_UTF8` (an unknown `context`) are
+/// programming errors; `NOL_STATUS_PANIC` is a bug. On any of them `*out` is left unchanged and
+/// the call should go on as `allow_with_default_policy`.
+#[no_mangle]
+pub unsafe extern "C" fn nol_lookup(
+    client: *const nol_client,
+    call: *const nol_call,
+    out: *mut *mut nol_result,
+) -> nol_status {
+    boundary(|| {
+        let client = unsafe { arg::reference(client, "client") }?;
+        let call = unsafe { arg::reference(call, "call") }?;
+        let out = unsafe { arg::out(out, "out") }?;
+        let number = unsafe { arg::bytes(call.number, "call->number") }?;
+        let context = match unsafe { arg::opt_string(call.context, "call->context") }? {
+            None => Context::InboundVoice,
+            Some(text) => Context::parse(text).ok_or_else(|| {
+                Fail::new(
+                    nol_status::InvalidArgument,
+                    "call->context is not inbound_voice, inbound_sms or inbound_waba",
+                )
+            })?,
+        };
+        let local_contact = if call.local_contact.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and NUL-terminated (header contract).
+            let bytes = unsafe { std::ffi::CStr::from_ptr(call.local_contact) }.to_bytes();
+            Some(String::from_utf8_lossy(bytes))
+        };
+        let verstat = unsafe { arg::wire_string(call.verstat) };
+        let attestation = unsafe { arg::wire_string(call.attestation) };
+        let decision = match std::str::from_utf8(number) {
+            Ok(number) => client.lookup(&Call {
+                number,
+                context,
+                to: unsafe { arg::wire_string(call.to) },
+                verstat,
+                attestation,
+                local_contact: local_contact.as_deref(),
+            }),
+            Err(_) => client.config.policy.fail_open(
+                FailOpen::InvalidNumber,
+                None,
+                Stir::from_parts(verstat, attestation),
+                local_contact.as_deref(),
+            ),
+        };
+        *out = Box::into_raw(Box::new(nol_result { decision }));
+        Ok(())
+    })
+}
+
+/// A client's counters since it was made (in this process: a forked child starts at zero).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct nol_stats {
+    pub lookups: u64,
+    pub cache_hits: u64,
+    /// Decisions from an answer fetched and verified for the call.
+    pub verified: u64,
+    /// Lookups that joined another lookup's request for the same number.
+    pub shared_flights: u64,
+    /// Lookups that failed open, for any reason (see `nol_client_fail_open_count`).
+    pub fail_open: u64,
+    /// Lookup latency percentiles and maximum, in microseconds, counted from the host's call.
+    pub latency_p50_us: u64,
+    pub latency_p90_us: u64,
+    pub latency_p99_us: u64,
+    pub latency_max_us: u64,
+    pub workers_busy: u32,
+    pub workers: u32,
+    /// The circuit breaker is open: lookups fail open at once.
+    pub circuit_open: bool,
+}
+
+/// Writes the client's counters to `*out`. Never blocks on the network; thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn nol_client_stats(
+    client: *const nol_client,
+    out: *mut nol_stats,
+) -> nol_status {
+    boundary(|| {
+        let client = unsafe { arg::reference(client, "client") }?;
+        let out = unsafe { arg::out(out, "out") }?;
+        let s = client.client()?.stats();
+        let us = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        *out = nol_stats {
+            lookups: s.lookups,
+            cache_hits: s.cache_hits,
+            verified: s.verified,
+            shared_flights: s.shared_flights,
+            fail_open: s.fail_open.iter().map(|(_, n)| n).sum(),
+            latency_p50_us: us(s.latency_p50),
+            latency_p90_us: us(s.latency_p90),
+            latency_p99_us: us(s.latency_p99),
+            latency_max_us: us(s.latency_max),
+            workers_busy: u32::try_from(s.workers_busy).unwrap_or(u32::MAX),
+            workers: u32::try_from(s.workers).unwrap_or(u32::MAX),
+            circuit_open: s.circuit_open,
+        };
+        Ok(())
+    })
+}
+
+/// Writes how many lookups failed open for one reason (a name `nol_result_fail_open_reason`
+/// gives, such as `"timeout"` or `"bad_signature"`) to `*out`; 0 for a reason that never
+/// occurred or that libnol does not know. Never blocks on the network; thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn nol_client_fail_open_count(
+    client: *const nol_client,
+    reason: *const c_char,
+    out: *mut u64,
+) -> nol_status {
+    boundary(|| {
+        let client = unsafe { arg::reference(client, "client") }?;
+        let reason = unsafe { arg::string(reason, "reason") }?;
+        let out = unsafe { arg::out(out, "out") }?;
+        *out = client.client()?.stats().fail_open_count(reason);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nol_core::{ApiKey, TrustedKeys};
+
+    fn config(url: &str, pem: &str) -> ClientConfig {
+        ClientConfig {
+            api_key: Some(ApiKey::new("nol_sandbox_standard_key").unwrap()),
+            base_url: url.to_string(),
+            public_keys: TrustedKeys::from_pem(pem).unwrap(),
+            ..ClientConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_new_fork_generation_rebuilds_the_inner_client_and_keeps_the_old_one() {
+        let sandbox = nol_sandbox::Sandbox::start(Default::default()).unwrap();
+        let client = nol_client::new(config(&sandbox.url(), &sandbox.public_key_pem())).unwrap();
+        let first = client.client().unwrap() as *const Client;
+        assert_eq!(client.client().unwrap() as *const Client, first);
+        let d = client.lookup(&Call::new("+14155551212"));
+        assert!(d.verified());
+        // What the atfork handler does in a child.
+        FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+        let second = client.client().unwrap() as *const Client;
+        assert_ne!(second, first);
+        // The rebuilt client starts with an empty cache and fresh counters.
+        assert_eq!(client.client().unwrap().stats().lookups, 0);
+        let d = client.lookup(&Call::new("+14155551212"));
+        assert!(d.verified() && !d.from_cache());
+        // The old one is kept in the chain, not dropped.
+        let built = unsafe { &*client.current.load(Ordering::Acquire) };
+        assert!(!built.inherited.is_null());
+        drop(client);
+        assert!(!ABANDONED.load(Ordering::Acquire).is_null());
+    }
+}
