@@ -50,7 +50,19 @@ fn normalize(c: &mut Criterion) {
             None,
         ),
     ] {
-        g.bench_function(name, |b| b.iter(|| E164::parse(black_box(input), region)));
+        g.bench_function(format!("libnol {name}"), |b| {
+            b.iter(|| E164::parse(black_box(input), region))
+        });
+        // What a Rust user would reach for: the phonenumber crate's parse + E.164 format (which
+        // changes the digits of some valid numbers; see the e164 module).
+        let country = region.and_then(|r| r.parse::<phonenumber::country::Id>().ok());
+        let _ = phonenumber::parse(country, "+14155551212");
+        g.bench_function(format!("phonenumber crate {name}"), |b| {
+            b.iter(|| {
+                phonenumber::parse(country, black_box(input))
+                    .map(|n| n.format().mode(phonenumber::Mode::E164).to_string())
+            })
+        });
     }
     g.finish();
 }

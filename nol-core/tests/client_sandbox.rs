@@ -723,3 +723,25 @@ fn a_thousand_asynchronous_lookups_against_a_hanging_service_hold_no_thread_and_
         assert!(*elapsed < BUDGET + MARGIN, "{elapsed:?}");
     }
 }
+
+#[test]
+fn https_to_something_that_does_not_speak_tls_fails_open_as_tls() {
+    // A server that answers every connection in plain text, as a misconfigured proxy would.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = plain.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in plain.incoming().flatten() {
+            use std::io::Write;
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let sb = sandbox();
+    let c = Client::new(ClientConfig {
+        base_url: format!("https://{addr}"),
+        ..config(&sb)
+    })
+    .unwrap();
+    let (d, elapsed) = timed(&c, &Call::new("+14155551212"));
+    assert_eq!(d.fail_open(), Some(&FailOpen::Tls));
+    assert!(elapsed < BUDGET + MARGIN);
+}

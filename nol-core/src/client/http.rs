@@ -127,6 +127,9 @@ fn map_error(e: ureq::Error) -> FailOpen {
         }
         E::Io(io) => match io.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => FailOpen::Timeout,
+            // rustls reports a failed handshake or a bad record as InvalidData; HTTP-level
+            // garbage is ureq's Protocol error, not an I/O one.
+            io::ErrorKind::InvalidData => FailOpen::Tls,
             _ => FailOpen::Connect,
         },
         _ => FailOpen::Connect,
