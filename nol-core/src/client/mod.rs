@@ -793,12 +793,7 @@ impl Inner {
             }
             Answer::Status { code, retry_after } => {
                 self.stats.http_status(code);
-                let reason = if code == 429 {
-                    FailOpen::RateLimited
-                } else {
-                    FailOpen::HttpStatus(code)
-                };
-                return (Err(reason), retry_after);
+                return (Err(status_reason(code)), retry_after);
             }
         };
         let verified = match signature::verify(&bytes, &self.keys) {
@@ -869,12 +864,7 @@ impl Inner {
                 }
                 Ok(Answer::Status { code, retry_after }) => {
                     inner.stats.http_status(code);
-                    let reason = if code == 429 {
-                        FailOpen::RateLimited
-                    } else {
-                        FailOpen::HttpStatus(code)
-                    };
-                    (Err(reason), retry_after)
+                    (Err(status_reason(code)), retry_after)
                 }
                 Err(reason) => (Err(reason), None),
             };
@@ -909,6 +899,15 @@ struct Once {
 impl Once {
     fn take(&self) -> Option<Done> {
         self.done.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Why a non-200 answer fails open.
+fn status_reason(code: u16) -> FailOpen {
+    if code == 429 {
+        FailOpen::RateLimited
+    } else {
+        FailOpen::HttpStatus(code)
     }
 }
 
