@@ -252,12 +252,12 @@ static char *read_file(const char *path)
 	size_t got;
 	f = fopen(path, "rb");
 	if(f == NULL) {
-		LM_ERR("cannot open public_key_file %s: %s\n", path, strerror(errno));
+		LM_ERR("nol: cannot open public_key_file %s: %s\n", path, strerror(errno));
 		return NULL;
 	}
 	if(fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1024 * 1024
 			|| fseek(f, 0, SEEK_SET) != 0) {
-		LM_ERR("cannot read public_key_file %s\n", path);
+		LM_ERR("nol: cannot read public_key_file %s\n", path);
 		fclose(f);
 		return NULL;
 	}
@@ -272,12 +272,19 @@ static char *read_file(const char *path)
 	return buf;
 }
 
+/* libnol's detail for the last failure on this thread, else the status's name. libnol never
+ * puts the API key in either. */
+static const char *nol_error_text(nol_status st)
+{
+	const char *detail = nol_last_error();
+	return (detail && *detail) ? detail : nol_status_str(st);
+}
+
 #define NOL_CHECK(call, what)                                                  \
 	do {                                                                       \
 		nol_status st_ = (call);                                               \
 		if(st_ != NOL_STATUS_OK) {                                             \
-			LM_ERR("nol: %s: %s (%s)\n", what, nol_status_str(st_),            \
-					nol_last_error() ? nol_last_error() : "");                 \
+			LM_ERR("nol: %s: %s\n", what, nol_error_text(st_));               \
 			goto error;                                                        \
 		}                                                                      \
 	} while(0)
@@ -355,8 +362,7 @@ static int make_client(nol_client **out)
 	st = nol_client_new(nol_cfg, out);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if(st != NOL_STATUS_OK) {
-		LM_ERR("nol: cannot make the numbers.online client: %s (%s)\n", nol_status_str(st),
-				nol_last_error() ? nol_last_error() : "");
+		LM_ERR("nol: cannot make the numbers.online client: %s\n", nol_error_text(st));
 		return -1;
 	}
 	return 0;

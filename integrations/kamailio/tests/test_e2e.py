@@ -6,11 +6,12 @@ Run by scripts/test-kamailio.sh (which builds everything first).
 from __future__ import annotations
 
 import re
+import socket
 import time
 
 import pytest
 
-from sip import HostileServer, Kamailio, Sandbox
+from sip import HERE, HostileServer, Kamailio, Sandbox
 
 SCREENING = "sip:screening@pbx.example"
 BUDGET_MS = 400
@@ -206,9 +207,18 @@ def test_service_failure_still_route_advances_within_budget(fault):
 FAULT_NUMBERS = [f"+141555509{n:02d}" for n in range(1, 17)]
 
 
+@pytest.fixture(scope="module")
+def kam_faults(sandbox):
+    # its own instance: enough failures in a row open libnol's circuit breaker in a worker,
+    # after which that worker fails open at once (still a route-advance) for a while
+    k = start(sandbox.url, sandbox.public_key, NOL_SCREENING_CONTACT=SCREENING, NOL_BLOCK="1")
+    yield k
+    k.stop()
+
+
 @pytest.mark.parametrize("number", FAULT_NUMBERS)
-def test_every_sandbox_fault_route_advances_within_budget(kam, number):
-    reply = kam.client.invite(number)
+def test_every_sandbox_fault_route_advances_within_budget(kam_faults, number):
+    reply = kam_faults.client.invite(number)
     assert_route_advance(reply)
     within_budget(reply)
 
@@ -299,3 +309,91 @@ def test_hostile_display_label_cannot_inject_a_header(hostile, number):
     receipt = reply.one("X-NumbersOnline-Receipt")
     if receipt is not None:
         assert not re.search(r"[\x00-\x1f\x7f]", receipt)
+
+
+# -- KEMI, inline relay, start-up checks ----------------------------------------------------
+
+def test_kemi_lookup_and_strip(sandbox):
+    k = Kamailio(
+        cfg=HERE / "kemi.cfg",
+        env={
+            "NOL_BASE_URL": sandbox.url,
+            "NOL_PUBLIC_KEY_FILE": sandbox.public_key,
+            "NOL_SCREENING_CONTACT": SCREENING,
+            "NOL_KEMI_SCRIPT": str(HERE / "kemi.js"),
+        },
+        children=2,
+    )
+    try:
+        allow = k.client.invite("+14155551212", extra=["X-NumbersOnline-Action: block_candidate"])
+        screen = k.client.invite("+14155550122")
+        again = k.client.invite("+14155551212")
+    finally:
+        k.stop()
+    assert allow.code == 503
+    assert allow.one("X-NumbersOnline-Action") == "allow"
+    assert allow.one("X-NumbersOnline-Name") == '"Acme Support"'
+    assert allow.one("X-Kemi-Lookup") == "1 verified"
+    assert screen.code == 302 and screen.one("Contact") == f"<{SCREENING}>"
+    # the same worker may or may not serve it: cached in one, verified in another
+    assert again.one("X-Kemi-Lookup") in ("1 cached", "1 verified")
+
+
+def test_inline_relay_strips_forged_headers_and_adds_libnols(sandbox):
+    sbc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sbc.bind(("127.0.0.1", 0))
+    sbc.settimeout(3.0)
+    k = Kamailio(
+        cfg=HERE / "relay.cfg",
+        env={
+            "NOL_BASE_URL": sandbox.url,
+            "NOL_PUBLIC_KEY_FILE": sandbox.public_key,
+            "NOL_SBC": f"sip:127.0.0.1:{sbc.getsockname()[1]}",
+        },
+        children=2,
+    )
+    try:
+        data, _ = k.client.invite_bytes(
+            "+14155551212",
+            extra=[
+                "X-NumbersOnline-Action: block_candidate",
+                "X-NumbersOnline-Risk: 99",
+                "Subject: keep me",
+                "x-numbersonline-receipt: nol_rec_forged",
+            ],
+        )
+        k.client.send(data)
+        relayed, _ = sbc.recvfrom(65535)
+    finally:
+        k.stop()
+        sbc.close()
+    head = relayed.split(b"\r\n\r\n", 1)[0].decode()
+    lines = head.split("\r\n")
+    assert lines[0].startswith("INVITE ")
+    headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+    nol = [(n, v) for n, v in headers if n.lower().startswith("x-numbersonline-")]
+    assert nol == [
+        ("X-NumbersOnline-Action", "allow"),
+        ("X-NumbersOnline-Risk", "8"),
+        nol[2],
+        ("X-NumbersOnline-Name", '"Acme Support"'),
+    ], nol
+    assert nol[2][0] == "X-NumbersOnline-Receipt" and nol[2][1] != "nol_rec_forged"
+    assert ("Subject", "keep me") in headers
+
+
+def test_bad_configuration_stops_kamailio_at_start(sandbox, tmp_path):
+    bad_pem = tmp_path / "bad.pem"
+    bad_pem.write_text("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+    for env in (
+        {"NOL_PUBLIC_KEY_FILE": str(bad_pem)},
+        {"NOL_PUBLIC_KEY_FILE": str(tmp_path / "missing.pem")},
+        {"NOL_PUBLIC_KEY_FILE": sandbox.public_key, "NUMBERS_ONLINE_API_KEY": ""},
+        {"NOL_PUBLIC_KEY_FILE": sandbox.public_key, "NOL_BASE_URL": "ftp://127.0.0.1:21"},
+    ):
+        env = {"NOL_BASE_URL": sandbox.url, **env}
+        with pytest.raises(AssertionError) as failed:
+            k = Kamailio(env=env)
+            k.stop()
+        assert "kamailio exited at start" in str(failed.value)
+        assert "nol:" in str(failed.value)
