@@ -55,7 +55,9 @@ static char *p_base_url = NULL;         /* else NOL_BASE_URL, else https://numbe
 static char *p_public_key_file = NULL;  /* else NOL_PUBLIC_KEY (a path) */
 static int p_budget_ms = 400;
 static int p_cache_size = 10000;
-static int p_max_in_flight = 0;         /* 0: libnol's default */
+/* A Kamailio worker looks up one call at a time: a few requests in flight cover the ones a
+ * timeout left behind, without libnol's default pool of 32 threads in every worker. */
+static int p_max_in_flight = 4;
 static char *p_default_country = NULL;
 static char *p_risk_tag = NULL;
 static int p_risk_threshold = 70;
