@@ -300,22 +300,17 @@ pub unsafe extern "C" fn nol_lookup(
         };
         let verstat = unsafe { arg::wire_string(call.verstat) };
         let attestation = unsafe { arg::wire_string(call.attestation) };
-        let decision = match std::str::from_utf8(number) {
-            Ok(number) => client.lookup(&Call {
-                number,
-                context,
-                to: unsafe { arg::wire_string(call.to) },
-                verstat,
-                attestation,
-                local_contact: local_contact.as_deref(),
-            }),
-            Err(_) => client.config.policy.fail_open(
-                FailOpen::InvalidNumber,
-                None,
-                Stir::from_parts(verstat, attestation),
-                local_contact.as_deref(),
-            ),
-        };
+        // A number that is not UTF-8 is no number: it goes through the client as one that
+        // cannot parse (U+FFFD), so that it fails open as `invalid_number` and is counted.
+        let number = std::str::from_utf8(number).unwrap_or("\u{FFFD}");
+        let decision = client.lookup(&Call {
+            number,
+            context,
+            to: unsafe { arg::wire_string(call.to) },
+            verstat,
+            attestation,
+            local_contact: local_contact.as_deref(),
+        });
         *out = Box::into_raw(Box::new(nol_result { decision }));
         Ok(())
     })
