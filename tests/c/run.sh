@@ -28,6 +28,9 @@ for _ in $(seq 100); do
 done
 export NOL_TEST_BASE_URL="$(sed -n 's/^sandbox listening on //p' "$SANDBOX_LOG")"
 export NOL_TEST_PUBLIC_KEY="$(sed -n 's/^public key: //p' "$SANDBOX_LOG")"
+# libnol.so carries the SONAME libnol.so.0: give the loader that name next to the tests.
+ln -sf "$TARGET/libnol.so" "$OUT/libnol.so.0"
+
 [ -n "$NOL_TEST_BASE_URL" ] && [ -n "$NOL_TEST_PUBLIC_KEY" ] || { cat "$SANDBOX_LOG"; exit 1; }
 echo "sandbox at $NOL_TEST_BASE_URL"
 
@@ -42,7 +45,7 @@ for mode in "${MODES[@]}"; do
   echo "== C tests: $mode"
   case "$mode" in
     plain)
-      "$CC" "${CFLAGS[@]}" tests/c/test_nol.c -L "$TARGET" -Wl,-rpath,"$TARGET" -lnol -o "$OUT/test_nol"
+      "$CC" "${CFLAGS[@]}" tests/c/test_nol.c -L "$TARGET" -Wl,-rpath,"$OUT" -lnol -o "$OUT/test_nol"
       "$OUT/test_nol" || fail=1
       ;;
     static)
@@ -52,7 +55,7 @@ for mode in "${MODES[@]}"; do
       ;;
     valgrind)
       command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)"; exit 1; }
-      "$CC" "${CFLAGS[@]}" tests/c/test_nol.c -L "$TARGET" -Wl,-rpath,"$TARGET" -lnol -o "$OUT/test_nol"
+      "$CC" "${CFLAGS[@]}" tests/c/test_nol.c -L "$TARGET" -Wl,-rpath,"$OUT" -lnol -o "$OUT/test_nol"
       # 1. Everything, leaks included: any invalid access, uninitialised read or definite leak
       #    fails. ("Possibly lost" is not counted: the numbering metadata, a process-wide
       #    static, is held by interior pointers.) The fork test is left out of this run: a
@@ -68,7 +71,7 @@ for mode in "${MODES[@]}"; do
       ;;
     asan)
       "$CC" "${CFLAGS[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
-        tests/c/test_nol.c -L "$TARGET" -Wl,-rpath,"$TARGET" -lnol -o "$OUT/test_nol_asan"
+        tests/c/test_nol.c -L "$TARGET" -Wl,-rpath,"$OUT" -lnol -o "$OUT/test_nol_asan"
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$OUT/test_nol_asan" || fail=1
       ;;
