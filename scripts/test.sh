@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of libnol, on a fresh machine: installs what the tests need, then checks
-# formatting, lints, and runs the Rust, CLI and cross-language tests. README's second command.
+# formatting, lints, and runs the Rust, CLI and cross-language tests (C, Kamailio, Python,
+# Node, each through its own script and its own language's runner). README's second command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,12 @@ cargo test --workspace --locked
 
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
+
+step "C ABI suite (scripts/test-c.sh)"
+bash scripts/test-c.sh
+
+step "Kamailio end-to-end suite (scripts/test-kamailio.sh)"
+bash scripts/test-kamailio.sh
 
 echo
 echo "all tests passed"
