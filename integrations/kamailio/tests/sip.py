@@ -238,7 +238,15 @@ class HostileServer:
 class Kamailio:
     """Debian's kamailio with integrations/kamailio/kamailio.cfg and nol.so."""
 
-    def __init__(self, *, cfg: Path = CFG, env: dict[str, str] | None = None, children: int = 4):
+    def __init__(
+        self,
+        *,
+        cfg: Path = CFG,
+        env: dict[str, str] | None = None,
+        children: int = 4,
+        wrapper: list[str] | None = None,
+        start_timeout: float = 15,
+    ):
         self.port = free_udp_port()
         self.dir = tempfile.mkdtemp(prefix="nol-kamailio-")
         self.log_path = os.path.join(self.dir, "kamailio.log")
@@ -254,7 +262,8 @@ class Kamailio:
         e.update(env or {})
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [
+            (wrapper or [])
+            + [
                 shutil.which("kamailio") or "/usr/sbin/kamailio",
                 "-f", str(cfg), "-DD", "-E", "-e",
                 "-P", os.path.join(self.dir, "kamailio.pid"),
@@ -267,7 +276,7 @@ class Kamailio:
             start_new_session=True,
         )
         self.client = SipClient(("127.0.0.1", self.port))
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"kamailio exited at start:\n{self.read_log()}")
@@ -281,13 +290,13 @@ class Kamailio:
         self.log.flush()
         return Path(self.log_path).read_text(errors="replace")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         self.client.close()
         if self.proc.poll() is None:
             # the whole process group: kamailio's main process and its workers
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
