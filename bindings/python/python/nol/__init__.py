@@ -1,0 +1,62 @@
+"""nol: fail-open caller intelligence (numbers.online) for Python voice agents.
+
+``nol`` wraps libnol, a Rust library: E.164 normalization that agrees with libphonenumber,
+STIR/SHAKEN verstat parsing, Ed25519 verification of the service's signed responses exactly as
+the service (Node) makes them, and a client whose lookups always fail open within their budget.
+
+>>> import nol
+>>> nol.normalize("(415) 555-1212", "US")
+'+14155551212'
+
+- :class:`Client` is synchronous and thread-safe; the interpreter is released while it waits.
+- :class:`AsyncClient` has the same methods as coroutines that never block the event loop.
+- A lookup never raises for anything the network or the service does: its :class:`Decision` is
+  then ``allow_with_default_policy`` with ``fail_open`` set to the reason.
+- Exceptions are for programming and configuration errors only, all from :class:`NolError`.
+"""
+
+from __future__ import annotations
+
+from ._async import AsyncClient
+from ._nol import (
+    Anonymous,
+    Client,
+    ConfigError,
+    Decision,
+    Enrollment,
+    InvalidArgument,
+    InvalidNumber,
+    InvalidPublicKey,
+    NolError,
+    Policy,
+    Precall,
+    Stats,
+    Stir,
+    TrustedKeys,
+    __version__,
+    normalize,
+    parse_verstat,
+    verify_response,
+)
+
+__all__ = [
+    "Anonymous",
+    "AsyncClient",
+    "Client",
+    "ConfigError",
+    "Decision",
+    "Enrollment",
+    "InvalidArgument",
+    "InvalidNumber",
+    "InvalidPublicKey",
+    "NolError",
+    "Policy",
+    "Precall",
+    "Stats",
+    "Stir",
+    "TrustedKeys",
+    "__version__",
+    "normalize",
+    "parse_verstat",
+    "verify_response",
+]

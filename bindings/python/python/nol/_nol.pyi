@@ -1,0 +1,233 @@
+"""Type stubs of the native module ``nol._nol`` (re-exported by ``nol``)."""
+
+from typing import Any, Callable, Final
+
+__version__: Final[str]
+
+class NolError(Exception):
+    """The root of every exception nol raises. Lookups never raise it for anything the network
+    or the service does: they fail open."""
+
+class ConfigError(NolError, ValueError):
+    """The client could not be made from its configuration."""
+
+class InvalidPublicKey(ConfigError):
+    """A trusted public key could not be read: no Ed25519 PUBLIC KEY block in the PEM."""
+
+class InvalidNumber(NolError, ValueError):
+    """Not a possible telephone number (raised by ``normalize`` only)."""
+
+class Anonymous(NolError, ValueError):
+    """The caller withheld the number (raised by ``normalize`` only). Not an InvalidNumber."""
+
+class InvalidArgument(NolError, ValueError):
+    """An argument outside its allowed values."""
+
+_Pem = str | bytes
+
+def normalize(number: str, country: str | None = None) -> str:
+    """Normalizes a calling number to E.164. Raises InvalidNumber, Anonymous, or
+    InvalidArgument (unknown country)."""
+
+def parse_verstat(value: str) -> Stir:
+    """Reads a verstat token, a ``verstat=`` parameter or a header value. Never raises."""
+
+def verify_response(body: bytes | str, public_key_pem: _Pem | TrustedKeys) -> bool:
+    """True only if a trusted key signed the body's canonical form (as the service's Node
+    makes it). Never raises for a bad body; raises InvalidPublicKey for a bad PEM."""
+
+class TrustedKeys:
+    """The service's trusted Ed25519 public keys, read once from PEM."""
+
+    def __init__(self, pem: _Pem) -> None: ...
+    def __len__(self) -> int: ...
+
+class Stir:
+    """STIR/SHAKEN as the switch saw it."""
+
+    @property
+    def verstat(self) -> str | None:
+        """``TN-Validation-Passed``, ``TN-Validation-Failed``, ``No-TN-Validation`` or None."""
+    @property
+    def attestation(self) -> str | None:
+        """``A``, ``B``, ``C`` or None."""
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def failed(self) -> bool: ...
+    @property
+    def description(self) -> str: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class Policy:
+    """What the operator decided about how answers may change a call (all opt-in)."""
+
+    def __init__(
+        self,
+        *,
+        risk_tag: str | None = None,
+        risk_threshold: int = 70,
+        block: bool = False,
+        screening_contact: str | None = None,
+        max_name_len: int = 64,
+        route_advance_code: int = 503,
+    ) -> None: ...
+    @property
+    def risk_tag(self) -> str | None: ...
+    @property
+    def risk_threshold(self) -> int | None: ...
+    @property
+    def block(self) -> bool: ...
+    @property
+    def screening_contact(self) -> str | None: ...
+    @property
+    def max_name_len(self) -> int: ...
+    @property
+    def route_advance_code(self) -> int: ...
+
+class Decision:
+    """What an inbound call should do. Always exists: without a usable verified answer it is
+    ``allow_with_default_policy`` and ``fail_open`` says why."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def caller_name(self) -> str | None: ...
+    @property
+    def risk_score(self) -> int | None: ...
+    @property
+    def risk_level(self) -> str | None: ...
+    @property
+    def identity_type(self) -> str | None: ...
+    @property
+    def result(self) -> str | None: ...
+    @property
+    def receipt_id(self) -> str | None: ...
+    @property
+    def number(self) -> str | None: ...
+    @property
+    def stir(self) -> Stir: ...
+    @property
+    def verified(self) -> bool: ...
+    @property
+    def from_cache(self) -> bool: ...
+    @property
+    def cache_age(self) -> float | None: ...
+    @property
+    def fail_open(self) -> str | None: ...
+    @property
+    def http_status(self) -> int | None: ...
+    @property
+    def sip_code(self) -> int: ...
+    @property
+    def sip_reason(self) -> str: ...
+    @property
+    def sip_contact(self) -> str | None: ...
+    @property
+    def sip_display_name(self) -> str | None: ...
+    @property
+    def agi_variables(self) -> dict[str, str]: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def display_line(self) -> str: ...
+    @property
+    def ttl_seconds(self) -> float | None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Precall:
+    @property
+    def dnc(self) -> str:
+        """``SUPPRESS``, ``NO_MATCH`` (not a consent grant) or ``UNKNOWN``."""
+    @property
+    def compliance_signal(self) -> Any: ...
+    @property
+    def receipt_id(self) -> str | None: ...
+    @property
+    def fail_open(self) -> str | None: ...
+
+class Enrollment:
+    @property
+    def enrolled(self) -> bool: ...
+    @property
+    def number(self) -> str | None: ...
+    @property
+    def fail_open(self) -> str | None: ...
+
+class Stats:
+    @property
+    def lookups(self) -> int: ...
+    @property
+    def cache_hits(self) -> int: ...
+    @property
+    def verified(self) -> int: ...
+    @property
+    def shared_flights(self) -> int: ...
+    @property
+    def fail_open(self) -> dict[str, int]: ...
+    @property
+    def http_status(self) -> dict[int, int]: ...
+    @property
+    def latency_p50_ms(self) -> float: ...
+    @property
+    def latency_p90_ms(self) -> float: ...
+    @property
+    def latency_p99_ms(self) -> float: ...
+    @property
+    def latency_max_ms(self) -> float: ...
+    @property
+    def workers_busy(self) -> int: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def circuit_open(self) -> bool: ...
+
+class Client:
+    """The numbers.online client: lookups never raise and never outlast the budget.
+    Thread-safe; the interpreter is released while it waits."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        public_key_pem: _Pem | TrustedKeys | None = None,
+        *,
+        budget_ms: int = 400,
+        cache_size: int = 10_000,
+        policy: Policy | None = None,
+        default_country: str | None = None,
+        max_in_flight: int = 32,
+        circuit_breaker: bool = True,
+        rate_limit_per_minute: int | None = None,
+    ) -> None: ...
+    @property
+    def budget_ms(self) -> int: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def policy(self) -> Policy: ...
+    def lookup(
+        self,
+        number: str,
+        *,
+        verstat: str | None = None,
+        attestation: str | None = None,
+        context: str = "inbound_voice",
+        to: str | None = None,
+        local_contact: str | None = None,
+    ) -> Decision: ...
+    def lookup_callback(
+        self,
+        number: str,
+        done: Callable[[Decision], object],
+        *,
+        verstat: str | None = None,
+        attestation: str | None = None,
+        context: str = "inbound_voice",
+        to: str | None = None,
+        local_contact: str | None = None,
+    ) -> None: ...
+    def precall(self, from_number: str, to_number: str) -> Precall: ...
+    def enroll(self, number: str) -> Enrollment: ...
+    def stats(self) -> Stats: ...

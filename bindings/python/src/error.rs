@@ -1,0 +1,177 @@
+//! The one place where errors cross into Python.
+//!
+//! Only programming and configuration errors become exceptions; nothing the network or the
+//! service does is an error here (a lookup fails open inside nol-core). Every exception derives
+//! from `nol.NolError`, and each also derives from the built-in a Python user would catch
+//! (`ValueError`), as pydantic-core and orjson do. No message ever carries the API key:
+//! nol-core's errors never include it, and nothing here adds it.
+
+use std::fmt::Display;
+
+use nol_core::{ConfigError, E164Error, KeyError};
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+pyo3::create_exception!(
+    nol,
+    NolError,
+    PyException,
+    "The root of every exception nol raises. Lookups never raise it for anything the network or \
+     the service does: they fail open."
+);
+
+/// The exceptions below `NolError`, each also a `ValueError`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// The client could not be made from its configuration.
+    Config,
+    /// A trusted public key (PEM) could not be read.
+    InvalidPublicKey,
+    /// `normalize`: not a possible telephone number.
+    InvalidNumber,
+    /// `normalize`: the caller withheld the number.
+    Anonymous,
+    /// An argument outside its allowed values (an unknown context, say).
+    InvalidArgument,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 5] = [
+        Kind::Config,
+        Kind::InvalidPublicKey,
+        Kind::InvalidNumber,
+        Kind::Anonymous,
+        Kind::InvalidArgument,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Config => "ConfigError",
+            Kind::InvalidPublicKey => "InvalidPublicKey",
+            Kind::InvalidNumber => "InvalidNumber",
+            Kind::Anonymous => "Anonymous",
+            Kind::InvalidArgument => "InvalidArgument",
+        }
+    }
+
+    fn doc(self) -> &'static str {
+        match self {
+            Kind::Config => {
+                "The client could not be made from its configuration (no API key, no \
+                             trusted public key, a bad base URL, budget or country)."
+            }
+            Kind::InvalidPublicKey => {
+                "A trusted public key could not be read: no Ed25519 PUBLIC KEY block in the PEM."
+            }
+            Kind::InvalidNumber => "Not a possible telephone number (raised by normalize only).",
+            Kind::Anonymous => {
+                "The caller withheld the number (anonymous, restricted, ...): \
+                                there is nothing to normalize. Not an InvalidNumber."
+            }
+            Kind::InvalidArgument => "An argument outside its allowed values.",
+        }
+    }
+
+    fn cell(self) -> &'static PyOnceLock<Py<PyType>> {
+        static CONFIG: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static PUBLIC_KEY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static INVALID_NUMBER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static ANONYMOUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static INVALID_ARGUMENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        match self {
+            Kind::Config => &CONFIG,
+            Kind::InvalidPublicKey => &PUBLIC_KEY,
+            Kind::InvalidNumber => &INVALID_NUMBER,
+            Kind::Anonymous => &ANONYMOUS,
+            Kind::InvalidArgument => &INVALID_ARGUMENT,
+        }
+    }
+
+    /// The exception class, made on first use: `class X(<parent>, ValueError)` in module `nol`.
+    pub(crate) fn type_object(self, py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+        let ty = self
+            .cell()
+            .get_or_try_init(py, || -> PyResult<Py<PyType>> {
+                let parent = match self {
+                    Kind::InvalidPublicKey => Kind::Config.type_object(py)?.into_any(),
+                    _ => py.get_type::<NolError>().into_any(),
+                };
+                let value_error = py.get_type::<PyValueError>().into_any();
+                let bases = if matches!(self, Kind::InvalidPublicKey) {
+                    PyTuple::new(py, [parent])?
+                } else {
+                    PyTuple::new(py, [parent, value_error])?
+                };
+                let namespace = PyDict::new(py);
+                namespace.set_item("__module__", "nol")?;
+                namespace.set_item("__doc__", self.doc())?;
+                let ty = py
+                    .get_type::<PyType>()
+                    .call1((self.name(), bases, namespace))?
+                    .cast_into::<PyType>()?;
+                Ok(ty.unbind())
+            })?;
+        Ok(ty.bind(py).clone())
+    }
+
+    /// A `PyErr` of this kind with `message`.
+    pub(crate) fn err(self, message: impl Display) -> PyErr {
+        let message = message.to_string();
+        Python::attach(|py| match self.type_object(py) {
+            Ok(ty) => PyErr::from_type(ty, message),
+            Err(e) => e,
+        })
+    }
+}
+
+/// Turns nol-core's errors into Python exceptions (`?` in the binding's functions).
+pub(crate) trait ToPyErr {
+    fn to_py_err(self) -> PyErr;
+}
+
+impl ToPyErr for ConfigError {
+    fn to_py_err(self) -> PyErr {
+        match self {
+            ConfigError::PublicKey(e) => e.to_py_err(),
+            other => Kind::Config.err(other),
+        }
+    }
+}
+
+impl ToPyErr for KeyError {
+    fn to_py_err(self) -> PyErr {
+        Kind::InvalidPublicKey.err(format!("public key: {self}"))
+    }
+}
+
+impl ToPyErr for E164Error {
+    fn to_py_err(self) -> PyErr {
+        match self {
+            E164Error::UnknownRegion(_) => Kind::InvalidArgument.err(self),
+            other => Kind::InvalidNumber.err(other),
+        }
+    }
+}
+
+/// `Result<T, E>` from nol-core into `PyResult<T>`.
+pub(crate) trait ToPyResult<T> {
+    fn to_py(self) -> PyResult<T>;
+}
+
+impl<T, E: ToPyErr> ToPyResult<T> for Result<T, E> {
+    fn to_py(self) -> PyResult<T> {
+        self.map_err(ToPyErr::to_py_err)
+    }
+}
+
+/// Adds `NolError` and its subclasses to the module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("NolError", py.get_type::<NolError>())?;
+    for kind in Kind::ALL {
+        m.add(kind.name(), kind.type_object(py)?)?;
+    }
+    Ok(())
+}

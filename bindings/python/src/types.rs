@@ -1,0 +1,590 @@
+//! nol-core's values as Python classes: read-only views that only convert types. Every rule
+//! (names, SIP replies, AGI variables, the display line) stays in nol-core.
+
+use std::time::Duration;
+
+use nol_core::client::{Enrollment as CoreEnrollment, Precall as CorePrecall};
+use nol_core::{
+    Decision as CoreDecision, FailOpen, Outcome, Policy as CorePolicy, RiskTag, Stats as CoreStats,
+    Stir as CoreStir, Verstat,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// STIR/SHAKEN as the switch saw it: the verstat token and the attestation level.
+///
+/// `verstat` is `"TN-Validation-Passed"`, `"TN-Validation-Failed"`, `"No-TN-Validation"`, or
+/// `None` when absent or unreadable; `attestation` is `"A"`, `"B"`, `"C"` or `None`.
+#[pyclass(module = "nol", frozen, eq, from_py_object)]
+#[derive(Clone, PartialEq)]
+pub struct Stir {
+    pub(crate) inner: CoreStir,
+}
+
+#[pymethods]
+impl Stir {
+    #[getter]
+    fn verstat(&self) -> Option<&'static str> {
+        self.inner.verstat.as_token()
+    }
+
+    #[getter]
+    fn attestation(&self) -> Option<&'static str> {
+        self.inner.attestation.as_str()
+    }
+
+    /// `True` for `TN-Validation-Passed`.
+    #[getter]
+    fn passed(&self) -> bool {
+        self.inner.verstat == Verstat::Passed
+    }
+
+    /// `True` for `TN-Validation-Failed`: a possibly spoofed origin.
+    #[getter]
+    fn failed(&self) -> bool {
+        self.inner.verstat == Verstat::Failed
+    }
+
+    /// Short wording: `verified`, `failed`, `not validated` or `unknown`.
+    #[getter]
+    fn description(&self) -> &'static str {
+        self.inner.verstat.describe()
+    }
+
+    fn __hash__(&self) -> u64 {
+        let v = self.inner.verstat as u64;
+        let a = self.inner.attestation as u64;
+        v * 8 + a
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Stir(verstat={}, attestation={})",
+            py_str(self.inner.verstat.as_token()),
+            py_str(self.inner.attestation.as_str())
+        )
+    }
+}
+
+fn py_str(s: Option<&str>) -> String {
+    match s {
+        Some(s) => format!("{s:?}").replace('"', "'"),
+        None => "None".into(),
+    }
+}
+
+/// What the operator decided about how answers may change a call. Everything the service says
+/// is advisory: without `risk_tag` and `block` no answer changes more than the caller name.
+///
+/// - `risk_tag`: text prefixed to the caller name when the risk score is above
+///   `risk_threshold` (opt-in; `None` for no risk wording).
+/// - `block`: answer `block_candidate` with SIP 603 (opt-in).
+/// - `screening_contact`: a SIP URI to send elevated-risk calls to with a 302.
+/// - `max_name_len`: the longest caller name, in bytes of its SIP quoted-string form.
+/// - `route_advance_code`: the reply that tells an SBC to try its next route (503 or 404).
+#[pyclass(module = "nol", frozen, from_py_object)]
+#[derive(Clone)]
+pub struct Policy {
+    pub(crate) inner: CorePolicy,
+}
+
+#[pymethods]
+impl Policy {
+    #[new]
+    #[pyo3(signature = (*, risk_tag=None, risk_threshold=70, block=false, screening_contact=None, max_name_len=64, route_advance_code=503))]
+    fn new(
+        risk_tag: Option<String>,
+        risk_threshold: u8,
+        block: bool,
+        screening_contact: Option<String>,
+        max_name_len: usize,
+        route_advance_code: u16,
+    ) -> PyResult<Policy> {
+        use crate::error::Kind;
+        if risk_threshold > 100 {
+            return Err(Kind::InvalidArgument.err("risk_threshold must be within 0..=100"));
+        }
+        if !(300..=699).contains(&route_advance_code) {
+            return Err(Kind::InvalidArgument.err("route_advance_code must be a SIP final code"));
+        }
+        if max_name_len == 0 {
+            return Err(Kind::InvalidArgument.err("max_name_len must be more than zero"));
+        }
+        Ok(Policy {
+            inner: CorePolicy {
+                risk_tag: risk_tag.map(|text| RiskTag {
+                    text,
+                    threshold: risk_threshold,
+                }),
+                block,
+                screening_contact,
+                max_name_len,
+                route_advance_code,
+            },
+        })
+    }
+
+    #[getter]
+    fn risk_tag(&self) -> Option<&str> {
+        self.inner.risk_tag.as_ref().map(|t| t.text.as_str())
+    }
+
+    #[getter]
+    fn risk_threshold(&self) -> Option<u8> {
+        self.inner.risk_tag.as_ref().map(|t| t.threshold)
+    }
+
+    #[getter]
+    fn block(&self) -> bool {
+        self.inner.block
+    }
+
+    #[getter]
+    fn screening_contact(&self) -> Option<&str> {
+        self.inner.screening_contact.as_deref()
+    }
+
+    #[getter]
+    fn max_name_len(&self) -> usize {
+        self.inner.max_name_len
+    }
+
+    #[getter]
+    fn route_advance_code(&self) -> u16 {
+        self.inner.route_advance_code
+    }
+
+    fn __repr__(&self) -> String {
+        let p = &self.inner;
+        format!(
+            "Policy(risk_tag={}, risk_threshold={}, block={}, screening_contact={}, max_name_len={}, route_advance_code={})",
+            py_str(p.risk_tag.as_ref().map(|t| t.text.as_str())),
+            p.risk_tag.as_ref().map_or(70, |t| t.threshold),
+            if p.block { "True" } else { "False" },
+            py_str(p.screening_contact.as_deref()),
+            p.max_name_len,
+            p.route_advance_code
+        )
+    }
+}
+
+/// What an inbound call should do, and everything a host needs to do it. Read-only.
+///
+/// A decision always exists: without a usable verified answer it is
+/// `allow_with_default_policy`, and `fail_open` says why.
+#[pyclass(module = "nol", frozen)]
+pub struct Decision {
+    pub(crate) inner: CoreDecision,
+}
+
+impl Decision {
+    pub(crate) fn new(inner: CoreDecision) -> Decision {
+        Decision { inner }
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+#[pymethods]
+impl Decision {
+    /// The recommended action: `allow`, `label`, `challenge_or_route`, `block_candidate` or
+    /// `allow_with_default_policy` (or a newer value the service sends, kept as it came).
+    #[getter]
+    fn action(&self) -> &str {
+        self.inner.action.as_str()
+    }
+
+    /// The caller name to show (plain, safe text), or `None` to show the raw number.
+    #[getter]
+    fn caller_name(&self) -> Option<&str> {
+        self.inner.caller_name.as_deref()
+    }
+
+    /// 0-100, higher is worse; `None` when unknown.
+    #[getter]
+    fn risk_score(&self) -> Option<u8> {
+        self.inner.risk_score
+    }
+
+    #[getter]
+    fn risk_level(&self) -> Option<&str> {
+        self.inner.risk_level.as_deref()
+    }
+
+    /// e.g. `verified_business`, `verified_individual`.
+    #[getter]
+    fn identity_type(&self) -> Option<&str> {
+        self.inner.identity_type.as_ref().map(|t| t.as_str())
+    }
+
+    /// The service's `result`: `found`, `no_record`, ...; `None` without an answer.
+    #[getter]
+    fn result(&self) -> Option<&str> {
+        self.inner.result.as_ref().map(|r| r.as_str())
+    }
+
+    /// The signed receipt id (`nol_rec_...`), evidence that can be retrieved later.
+    #[getter]
+    fn receipt_id(&self) -> Option<&str> {
+        self.inner.receipt_id.as_deref()
+    }
+
+    /// The calling number in E.164, when it was a possible number.
+    #[getter]
+    fn number(&self) -> Option<&str> {
+        self.inner.number.as_ref().map(|n| n.as_str())
+    }
+
+    #[getter]
+    fn stir(&self) -> Stir {
+        Stir {
+            inner: self.inner.stir,
+        }
+    }
+
+    /// From a response signed by a trusted key (fetched now or served from the cache).
+    #[getter]
+    fn verified(&self) -> bool {
+        self.inner.verified()
+    }
+
+    /// Served from the cache of verified answers.
+    #[getter(from_cache)]
+    fn is_from_cache(&self) -> bool {
+        self.inner.from_cache()
+    }
+
+    /// How old the cached answer is, in seconds; `None` unless `from_cache`.
+    #[getter]
+    fn cache_age(&self) -> Option<f64> {
+        match self.inner.outcome {
+            Outcome::Cached { age } => Some(secs(age)),
+            _ => None,
+        }
+    }
+
+    /// Why the call went on without an answer (`timeout`, `connect`, `http_status`,
+    /// `rate_limited`, `bad_signature`, `busy`, `anonymous`, ...), or `None`.
+    #[getter]
+    fn fail_open(&self) -> Option<&'static str> {
+        self.inner.fail_open().map(FailOpen::as_str)
+    }
+
+    /// The HTTP status when `fail_open == "http_status"`.
+    #[getter]
+    fn http_status(&self) -> Option<u16> {
+        match self.inner.fail_open() {
+            Some(FailOpen::HttpStatus(code)) => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The SIP reply a redirect server sends: 603 only after the `block` opt-in, 302 to the
+    /// screening contact, otherwise the route-advance code.
+    #[getter]
+    fn sip_code(&self) -> u16 {
+        self.inner.sip.code
+    }
+
+    #[getter]
+    fn sip_reason(&self) -> &'static str {
+        self.inner.sip.reason
+    }
+
+    /// The Contact of a 302.
+    #[getter]
+    fn sip_contact(&self) -> Option<&str> {
+        self.inner.sip.contact.as_deref()
+    }
+
+    /// The caller name escaped for a SIP quoted-string display name.
+    #[getter]
+    fn sip_display_name(&self) -> Option<String> {
+        self.inner.sip_display_name()
+    }
+
+    /// Asterisk channel variables: `NOL_ACTION`, `NOL_RISK`, `NOL_LABEL`, `NOL_RECEIPT`.
+    #[getter]
+    fn agi_variables<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.agi_variables() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// `X-NumbersOnline-*` headers to add inside a trusted network (strip inbound ones first).
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.headers() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// `Caller: Acme Support ✓   STIR/SHAKEN: A, verified   numbers.online: verified_business, risk=low`
+    #[getter]
+    fn display_line(&self) -> String {
+        self.inner.display_line()
+    }
+
+    /// How long the answer may be cached, in seconds (verified answers only).
+    #[getter]
+    fn ttl_seconds(&self) -> Option<f64> {
+        self.inner.ttl.map(secs)
+    }
+
+    /// The decision as a JSON-ready dict (for a tool result, a log line, a webhook).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("action", self.action())?;
+        d.set_item("caller_name", self.caller_name())?;
+        d.set_item("risk_score", self.risk_score())?;
+        d.set_item("risk_level", self.risk_level())?;
+        d.set_item("identity_type", self.identity_type())?;
+        d.set_item("result", self.result())?;
+        d.set_item("receipt_id", self.receipt_id())?;
+        d.set_item("number", self.number())?;
+        d.set_item("verstat", self.inner.stir.verstat.as_token())?;
+        d.set_item("attestation", self.inner.stir.attestation.as_str())?;
+        d.set_item("verified", self.verified())?;
+        d.set_item("from_cache", self.is_from_cache())?;
+        d.set_item("fail_open", self.fail_open())?;
+        d.set_item("sip_code", self.sip_code())?;
+        d.set_item("display_line", self.display_line())?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let d = &self.inner;
+        let outcome = match &d.outcome {
+            Outcome::Verified => "verified".to_string(),
+            Outcome::Cached { .. } => "cached".to_string(),
+            Outcome::FailOpen(r) => format!("fail_open={}", py_str(Some(&r.to_string()))),
+        };
+        format!(
+            "Decision(action={}, caller_name={}, risk_score={}, number={}, {outcome})",
+            py_str(Some(d.action.as_str())),
+            py_str(d.caller_name.as_deref()),
+            d.risk_score.map_or("None".into(), |r| r.to_string()),
+            py_str(d.number.as_ref().map(|n| n.as_str())),
+        )
+    }
+}
+
+/// A pre-call check on a destination before dialing. `dnc` is `SUPPRESS`, `NO_MATCH` (not a
+/// consent grant) or `UNKNOWN` (always, when the check failed: `fail_open` says why).
+#[pyclass(module = "nol", frozen)]
+pub struct Precall {
+    pub(crate) inner: CorePrecall,
+}
+
+#[pymethods]
+impl Precall {
+    #[getter]
+    fn dnc(&self) -> &'static str {
+        self.inner.dnc.as_str()
+    }
+
+    /// The supplementary compliance signal as the service sent it (JSON values), or `None`.
+    #[getter]
+    fn compliance_signal<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match &self.inner.compliance_signal {
+            Some(v) => json_to_py(py, v),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+
+    #[getter]
+    fn receipt_id(&self) -> Option<&str> {
+        self.inner.receipt_id.as_deref()
+    }
+
+    #[getter]
+    fn fail_open(&self) -> Option<&'static str> {
+        self.inner.fail_open.as_ref().map(FailOpen::as_str)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Precall(dnc='{}', receipt_id={}, fail_open={})",
+            self.inner.dnc.as_str(),
+            py_str(self.inner.receipt_id.as_deref()),
+            py_str(self.inner.fail_open.as_ref().map(FailOpen::as_str))
+        )
+    }
+}
+
+/// The answer to enrolling one of the caller's own verified numbers; `enrolled` is `False`
+/// with `fail_open` set when it failed.
+#[pyclass(module = "nol", frozen)]
+pub struct Enrollment {
+    pub(crate) inner: CoreEnrollment,
+}
+
+#[pymethods]
+impl Enrollment {
+    #[getter]
+    fn enrolled(&self) -> bool {
+        self.inner.enrolled
+    }
+
+    #[getter]
+    fn number(&self) -> Option<&str> {
+        self.inner.number.as_deref()
+    }
+
+    #[getter]
+    fn fail_open(&self) -> Option<&'static str> {
+        self.inner.fail_open.as_ref().map(FailOpen::as_str)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Enrollment(enrolled={}, number={}, fail_open={})",
+            if self.inner.enrolled { "True" } else { "False" },
+            py_str(self.inner.number.as_deref()),
+            py_str(self.inner.fail_open.as_ref().map(FailOpen::as_str))
+        )
+    }
+}
+
+/// A snapshot of a client's counters since it was made. Latencies are in milliseconds,
+/// counted from the host's call.
+#[pyclass(module = "nol", frozen)]
+pub struct Stats {
+    pub(crate) inner: CoreStats,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[pymethods]
+impl Stats {
+    #[getter]
+    fn lookups(&self) -> u64 {
+        self.inner.lookups
+    }
+
+    #[getter]
+    fn cache_hits(&self) -> u64 {
+        self.inner.cache_hits
+    }
+
+    #[getter]
+    fn verified(&self) -> u64 {
+        self.inner.verified
+    }
+
+    #[getter]
+    fn shared_flights(&self) -> u64 {
+        self.inner.shared_flights
+    }
+
+    /// Fail-opens by reason (only reasons that occurred).
+    #[getter]
+    fn fail_open<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.inner.fail_open {
+            d.set_item(*k, *v)?;
+        }
+        Ok(d)
+    }
+
+    /// HTTP responses by status code (only codes that occurred).
+    #[getter]
+    fn http_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in &self.inner.http_status {
+            d.set_item(*k, *v)?;
+        }
+        Ok(d)
+    }
+
+    #[getter]
+    fn latency_p50_ms(&self) -> f64 {
+        ms(self.inner.latency_p50)
+    }
+
+    #[getter]
+    fn latency_p90_ms(&self) -> f64 {
+        ms(self.inner.latency_p90)
+    }
+
+    #[getter]
+    fn latency_p99_ms(&self) -> f64 {
+        ms(self.inner.latency_p99)
+    }
+
+    #[getter]
+    fn latency_max_ms(&self) -> f64 {
+        ms(self.inner.latency_max)
+    }
+
+    #[getter]
+    fn workers_busy(&self) -> usize {
+        self.inner.workers_busy
+    }
+
+    #[getter]
+    fn workers(&self) -> usize {
+        self.inner.workers
+    }
+
+    #[getter]
+    fn circuit_open(&self) -> bool {
+        self.inner.circuit_open
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.inner;
+        format!(
+            "Stats(lookups={}, cache_hits={}, verified={}, fail_open={:?}, p50_ms={:.2}, p99_ms={:.2}, circuit_open={})",
+            s.lookups,
+            s.cache_hits,
+            s.verified,
+            s.fail_open,
+            ms(s.latency_p50),
+            ms(s.latency_p99),
+            if s.circuit_open { "True" } else { "False" }
+        )
+    }
+}
+
+/// A JSON value as plain Python objects.
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_bound_py_any(py)?,
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_bound_py_any(py)?
+            } else if let Some(u) = n.as_u64() {
+                u.into_bound_py_any(py)?
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_bound_py_any(py)?
+            }
+        }
+        Value::String(s) => s.into_bound_py_any(py)?,
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(json_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let d = PyDict::new(py);
+            for (k, item) in map {
+                d.set_item(k, json_to_py(py, item)?)?;
+            }
+            d.into_any()
+        }
+    })
+}

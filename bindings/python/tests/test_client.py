@@ -1,0 +1,346 @@
+"""nol.Client against the sandbox over real HTTP: the directory, every fault, configuration
+errors, threads sharing one client, and a thousand concurrent lookups against a hanging
+service with the circuit breaker off."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import nol
+from conftest import BUDGET_MS, FAULTS, FREE_KEY, MARGIN_S, SANDBOX_KEY, fault_number
+
+BUDGET_S = BUDGET_MS / 1000
+
+
+@pytest.fixture(scope="module")
+def client(sandbox) -> nol.Client:
+    return sandbox.client()
+
+
+@pytest.mark.parametrize(
+    ("number", "action", "name", "identity", "risk"),
+    [
+        ("+14155551212", "allow", "Acme Support", "verified_business", 8),
+        ("+14155550100", "allow", "Verified & online", "verified_individual", 5),
+        ("+14155550111", "label", "Café Zürich — Bäckerei", "listed_business", 30),
+        ("+14155550122", "challenge_or_route", None, None, 72),
+        ("+14155550133", "block_candidate", None, None, 96),
+        ("+14155559876", "allow_with_default_policy", None, None, None),
+    ],
+)
+def test_directory(client, number, action, name, identity, risk) -> None:
+    d = client.lookup(number)
+    assert isinstance(d, nol.Decision)
+    assert (d.action, d.caller_name, d.identity_type, d.risk_score) == (
+        action,
+        name,
+        identity,
+        risk,
+    )
+    assert d.verified and d.fail_open is None and d.http_status is None
+    assert d.number == number
+    assert d.receipt_id and d.receipt_id.startswith("nol_rec_")
+    assert d.result == ("no_record" if risk is None else "found")
+    # Without the operator's opt-in, nothing is blocked: 603 never appears.
+    assert d.sip_code != 603
+    assert d.agi_variables["NOL_ACTION"] == action
+    assert d.agi_variables["NOL_RECEIPT"] == d.receipt_id
+    assert d.headers["X-NumbersOnline-Action"] == action
+    assert ("X-NumbersOnline-Risk" in d.headers) == (risk is not None)
+    assert d.display_line.startswith("Caller: ")
+    assert d.to_dict()["action"] == action
+
+
+def test_display_line_of_the_seed(client) -> None:
+    d = client.lookup("+14155551212", verstat="TN-Validation-Passed", attestation="A")
+    assert d.display_line == (
+        "Caller: Acme Support ✓   STIR/SHAKEN: A, verified   "
+        "numbers.online: verified_business, risk=low"
+    )
+    assert d.stir == nol.parse_verstat("TN-Validation-Passed-A")
+
+
+def test_failed_verstat_adds_risk_and_is_cached_apart(sandbox) -> None:
+    c = sandbox.client()
+    passed = c.lookup("+14155551212", verstat="TN-Validation-Passed")
+    failed = c.lookup("tel:+1-415-555-1212", verstat="TN-Validation-Failed")
+    assert (passed.risk_score, failed.risk_score) == (8, 48)
+    assert not passed.from_cache and not failed.from_cache
+    again = c.lookup("+14155551212", verstat="TN-Validation-Failed")
+    assert again.from_cache and again.verified and again.risk_score == 48
+    assert again.cache_age is not None and again.cache_age >= 0
+    assert passed.cache_age is None
+
+
+def test_cache_hit_and_stats(sandbox) -> None:
+    c = sandbox.client()
+    first = c.lookup("+14155550100")
+    second = c.lookup("+14155550100")
+    assert not first.from_cache and second.from_cache
+    assert second.caller_name == first.caller_name
+    s = c.stats()
+    assert (s.lookups, s.cache_hits, s.verified) == (2, 1, 1)
+    assert s.http_status == {200: 1}
+    assert s.fail_open == {}
+    assert s.workers == 32 and not s.circuit_open
+    assert 0 <= s.latency_p50_ms <= s.latency_p99_ms <= s.latency_max_ms
+
+
+def test_local_contact_wins(client) -> None:
+    d = client.lookup("+14155550111", local_contact="Mum")
+    assert d.caller_name == "Mum"
+
+
+def test_policy_opt_ins(sandbox) -> None:
+    c = sandbox.client(policy=nol.Policy(risk_tag="Spam?", risk_threshold=50, block=True))
+    blocked = c.lookup("+14155550133")
+    assert (blocked.sip_code, blocked.action) == (603, "block_candidate")
+    screened = sandbox.client(policy=nol.Policy(screening_contact="sip:screen@pbx.example"))
+    d = screened.lookup("+14155550122")
+    assert (d.sip_code, d.sip_contact) == (302, "sip:screen@pbx.example")
+    assert c.policy.block and c.policy.risk_tag == "Spam?"
+
+
+EXPECTED_REASONS = {
+    "hang": ("timeout", None),
+    "drip": ("timeout", None),
+    "slow-body": ("timeout", None),
+    "reset": ("connect", None),
+    "close": ("connect", None),
+    "500": ("http_status", 500),
+    "503": ("http_status", 503),
+    "429": ("rate_limited", None),
+    "401": ("http_status", 401),
+    "non-json": ("unparseable", None),
+    "truncated": ("connect", None),
+    "huge": ("body_too_large", None),
+    "wrong-types": ("unusable", None),
+    "bad-signature": ("bad_signature", None),
+    "no-signature": ("unsigned", None),
+    "redirect": ("http_status", 302),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_fault_fails_open_within_budget(sandbox, fault) -> None:
+    # A fresh client each time: a 429 holds later requests back, by design.
+    c = sandbox.client(circuit_breaker=False)
+    start = time.monotonic()
+    d = c.lookup(fault_number(fault))
+    elapsed = time.monotonic() - start
+    assert (d.fail_open, d.http_status) == EXPECTED_REASONS[fault]
+    assert d.action == "allow_with_default_policy"
+    assert d.caller_name is None and not d.verified and not d.from_cache
+    assert d.sip_code != 603
+    assert d.agi_variables["NOL_ACTION"] == "allow_with_default_policy"
+    assert "unavailable" in d.display_line
+    assert elapsed < BUDGET_S + MARGIN_S, f"{fault}: {elapsed:.3f}s"
+
+
+def test_anonymous_and_invalid_callers_fail_open_without_a_request(sandbox) -> None:
+    c = sandbox.client()
+    assert c.lookup("anonymous").fail_open == "anonymous"
+    assert c.lookup("").fail_open == "anonymous"
+    assert c.lookup("not a number").fail_open == "invalid_number"
+    assert c.stats().http_status == {}
+
+
+def test_unreachable_service_fails_open(sandbox) -> None:
+    # A port nobody listens on (the sandbox's own port + a far offset is not guaranteed free, so
+    # port 9 on loopback: discard, refused on this machine).
+    c = nol.Client(SANDBOX_KEY, "http://127.0.0.1:9", sandbox.public_key_pem, budget_ms=BUDGET_MS)
+    start = time.monotonic()
+    d = c.lookup("+14155551212")
+    assert d.fail_open in ("connect", "timeout")
+    assert time.monotonic() - start < BUDGET_S + MARGIN_S
+
+
+def test_circuit_breaker_opens_and_can_be_disabled(sandbox) -> None:
+    on = sandbox.client()
+    reasons = [on.lookup(fault_number("503")).fail_open for _ in range(8)]
+    assert reasons[0] == "http_status" and "circuit_open" in reasons
+    assert on.stats().circuit_open
+    off = sandbox.client(circuit_breaker=False)
+    assert {off.lookup(fault_number("503")).fail_open for _ in range(8)} == {"http_status"}
+
+
+def test_free_tier_rate_limit_fails_open(sandbox) -> None:
+    c = nol.Client(
+        FREE_KEY,
+        sandbox.url,
+        sandbox.public_key_pem,
+        budget_ms=BUDGET_MS,
+        cache_size=0,
+        rate_limit_per_minute=60,
+    )
+    reasons = [c.lookup("+14155551212").fail_open for _ in range(62)]
+    assert reasons[:60] == [None] * 60
+    assert reasons[60:] == ["rate_limited", "rate_limited"]
+
+
+def test_wrong_api_key_fails_open_and_is_never_shown(sandbox) -> None:
+    secret = "sk_live_do_not_print_me"
+    c = nol.Client(secret, sandbox.url, sandbox.public_key_pem, budget_ms=BUDGET_MS)
+    d = c.lookup("+14155551212")
+    assert (d.fail_open, d.http_status) == ("http_status", 401)
+    for text in (repr(c), repr(d), repr(c.stats()), d.display_line, str(d.to_dict())):
+        assert secret not in text
+    with pytest.raises(nol.ConfigError) as info:
+        nol.Client("sk live with spaces", sandbox.url, sandbox.public_key_pem)
+    assert "sk live" not in str(info.value)
+
+
+def test_configuration_errors(sandbox, monkeypatch) -> None:
+    for var in ("NUMBERS_ONLINE_API_KEY", "NOL_BASE_URL", "NOL_PUBLIC_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    pem = sandbox.public_key_pem
+    with pytest.raises(nol.ConfigError, match="API key"):
+        nol.Client(None, sandbox.url, pem)
+    with pytest.raises(nol.ConfigError, match="public key"):
+        nol.Client(SANDBOX_KEY, sandbox.url)
+    with pytest.raises(nol.InvalidPublicKey):
+        nol.Client(SANDBOX_KEY, sandbox.url, "not a pem")
+    with pytest.raises(nol.ConfigError, match="plain http"):
+        nol.Client(SANDBOX_KEY, "http://numbers.example", pem)
+    with pytest.raises(nol.ConfigError):
+        nol.Client(SANDBOX_KEY, "ftp://x", pem)
+    with pytest.raises(nol.ConfigError):
+        nol.Client(SANDBOX_KEY, sandbox.url, pem, budget_ms=0)
+    with pytest.raises(nol.ConfigError):
+        nol.Client(SANDBOX_KEY, sandbox.url, pem, default_country="XX")
+    with pytest.raises(TypeError):
+        nol.Client(SANDBOX_KEY, sandbox.url, pem, budget_ms="fast")  # type: ignore[arg-type]
+    c = nol.Client(SANDBOX_KEY, sandbox.url, pem)
+    with pytest.raises(nol.InvalidArgument):
+        c.lookup("+14155551212", context="fax")
+    with pytest.raises(TypeError):
+        c.lookup(4155551212)  # type: ignore[arg-type]
+
+
+def test_configuration_from_the_environment(sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("NUMBERS_ONLINE_API_KEY", SANDBOX_KEY)
+    monkeypatch.setenv("NOL_BASE_URL", sandbox.url)
+    monkeypatch.setenv("NOL_PUBLIC_KEY", str(sandbox.public_key_path))
+    c = nol.Client(budget_ms=BUDGET_MS)
+    assert c.base_url == sandbox.url
+    assert c.lookup("+14155551212").caller_name == "Acme Support"
+
+
+def test_national_numbers_with_default_country(sandbox) -> None:
+    c = sandbox.client(default_country="US")
+    assert c.lookup("(415) 555-1212").caller_name == "Acme Support"
+
+
+def test_precall_and_enroll(sandbox) -> None:
+    c = sandbox.client()
+    p = c.precall("+14155551212", "+14155550199")
+    assert (p.dnc, p.fail_open) == ("SUPPRESS", None)
+    assert p.receipt_id and p.receipt_id.startswith("nol_rec_")
+    assert isinstance(p.compliance_signal, dict)
+    assert c.precall("+14155551212", "+14155550100").dnc == "NO_MATCH"
+    bad = c.precall("+14155551212", "nope")
+    assert (bad.dnc, bad.fail_open) == ("UNKNOWN", "invalid_number")
+    e = c.enroll("+14155551212")
+    assert (e.enrolled, e.number, e.fail_open) == (True, "+14155551212", None)
+    assert c.enroll("nope").fail_open == "invalid_number"
+
+
+def test_precall_fails_open_when_the_service_is_down() -> None:
+    from conftest import start_sandbox, stop
+
+    sb = start_sandbox("503")
+    try:
+        p = sb.client().precall("+14155551212", "+14155550100")
+        assert (p.dnc, p.fail_open) == ("UNKNOWN", "http_status")
+        assert not sb.client().enroll("+14155551212").enrolled
+    finally:
+        stop(sb)
+
+
+def test_threads_share_one_client(sandbox) -> None:
+    c = sandbox.client()
+    numbers = ["+14155551212", "+14155550100", "+14155550111", "+14155550122", "+14155559876"]
+    errors: list[BaseException] = []
+    results: list[tuple[str, str | None]] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        try:
+            for j in range(40):
+                n = numbers[(i + j) % len(numbers)]
+                d = c.lookup(n)
+                with lock:
+                    results.append((n, d.caller_name))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 16 * 40
+    expected = {
+        "+14155551212": "Acme Support",
+        "+14155550100": "Verified & online",
+        "+14155550111": "Café Zürich — Bäckerei",
+        "+14155550122": None,
+        "+14155559876": None,
+    }
+    assert all(name == expected[n] for n, name in results)
+    s = c.stats()
+    assert s.lookups == 640
+    # Five numbers: a handful of requests, every other lookup from the cache or a shared flight.
+    assert s.http_status.get(200, 0) <= 16 * len(numbers)
+    assert s.cache_hits + s.shared_flights + s.http_status[200] == 640
+
+
+def test_the_interpreter_is_released_while_waiting(hanging_sandbox) -> None:
+    c = hanging_sandbox.client()
+    ticks = 0
+    stop = threading.Event()
+
+    def count() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    d = c.lookup("+14155551212")
+    stop.set()
+    t.join()
+    assert d.fail_open == "timeout"
+    # A thread holding the GIL for the whole 300 ms would have let the counter run ~0 times.
+    assert ticks > 20
+
+
+def test_a_thousand_concurrent_lookups_against_a_hanging_service(hanging_sandbox) -> None:
+    """Every lookup settles within the budget counted from its own call, queueing included:
+    not thanks to the circuit breaker (off), but because a lookup never waits for a worker."""
+    c = hanging_sandbox.client(circuit_breaker=False)
+    go = threading.Barrier(1000, timeout=30)
+
+    def one(i: int) -> tuple[str | None, float]:
+        number = f"+1415557{i:04d}"
+        go.wait()
+        start = time.monotonic()
+        d = c.lookup(number)
+        return d.fail_open, time.monotonic() - start
+
+    with ThreadPoolExecutor(max_workers=1000) as pool:
+        results = list(pool.map(one, range(1000)))
+    assert len(results) == 1000
+    reasons = {r for r, _ in results}
+    assert reasons <= {"timeout", "busy"} and "timeout" in reasons
+    worst = max(e for _, e in results)
+    assert worst < BUDGET_S + MARGIN_S, f"slowest lookup took {worst:.3f}s"
+    s = c.stats()
+    assert s.lookups == 1000 and not s.circuit_open
+    assert s.fail_open.get("timeout", 0) + s.fail_open.get("busy", 0) == 1000

@@ -1,0 +1,179 @@
+"""The pure functions, with good and bad input, and the exception hierarchy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import nol
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("+14155551212", None, "+14155551212"),
+        ("(415) 555-1212", "US", "+14155551212"),
+        ("tel:+1-415-555-1212", None, "+14155551212"),
+        ("sip:+14155551212@pbx.example;user=phone", None, "+14155551212"),
+        ("020 7946 0018", "GB", "+442079460018"),
+        ("+44 20 7946 0018", None, "+442079460018"),
+    ],
+)
+def test_normalize_good(raw: str, country: str | None, expected: str) -> None:
+    assert nol.normalize(raw, country) == expected
+    # Normalizing the result gives it back unchanged.
+    assert nol.normalize(expected) == expected
+
+
+@pytest.mark.parametrize("raw", ["hello", "+1", "+999123456789", "4155551212"])
+def test_normalize_invalid(raw: str) -> None:
+    with pytest.raises(nol.InvalidNumber):
+        nol.normalize(raw)
+
+
+@pytest.mark.parametrize("raw", ["anonymous", "Restricted", "", "sip:anonymous@anonymous.invalid"])
+def test_normalize_anonymous_is_distinct(raw: str) -> None:
+    with pytest.raises(nol.Anonymous) as info:
+        nol.normalize(raw)
+    assert not isinstance(info.value, nol.InvalidNumber)
+
+
+def test_normalize_unknown_country_is_an_argument_error() -> None:
+    with pytest.raises(nol.InvalidArgument):
+        nol.normalize("4155551212", "XX")
+
+
+def test_normalize_wrong_type() -> None:
+    with pytest.raises(TypeError):
+        nol.normalize(4155551212)  # type: ignore[arg-type]
+
+
+def test_exception_hierarchy() -> None:
+    for exc in (
+        nol.InvalidNumber,
+        nol.Anonymous,
+        nol.ConfigError,
+        nol.InvalidArgument,
+        nol.InvalidPublicKey,
+    ):
+        assert issubclass(exc, nol.NolError)
+        assert issubclass(exc, ValueError)
+        assert exc.__module__ == "nol"
+    assert issubclass(nol.InvalidPublicKey, nol.ConfigError)
+    assert not issubclass(nol.NolError, ValueError)
+    # A ValueError handler catches a bad number, as a Python user would expect.
+    try:
+        nol.normalize("not a number")
+    except ValueError as e:
+        assert isinstance(e, nol.NolError)
+
+
+@pytest.mark.parametrize(
+    ("value", "verstat", "attestation"),
+    [
+        ("TN-Validation-Passed", "TN-Validation-Passed", None),
+        ("TN-Validation-Passed-A", "TN-Validation-Passed", "A"),
+        ("verstat=TN-Validation-Failed", "TN-Validation-Failed", None),
+        (
+            "<sip:+14155551212@carrier.example;user=phone;verstat=No-TN-Validation>",
+            "No-TN-Validation",
+            None,
+        ),
+        ("garbage", None, None),
+        ("TN-Validation-Passedfoo", None, None),
+        ("", None, None),
+    ],
+)
+def test_parse_verstat(value: str, verstat: str | None, attestation: str | None) -> None:
+    stir = nol.parse_verstat(value)
+    assert isinstance(stir, nol.Stir)
+    assert (stir.verstat, stir.attestation) == (verstat, attestation)
+    assert stir.passed == (verstat == "TN-Validation-Passed")
+    assert stir.failed == (verstat == "TN-Validation-Failed")
+
+
+def test_stir_is_a_value() -> None:
+    a, b = nol.parse_verstat("TN-Validation-Passed-A"), nol.parse_verstat("TN-Validation-Passed-A")
+    assert a == b and hash(a) == hash(b)
+    assert a != nol.parse_verstat("TN-Validation-Passed")
+    assert repr(a) == "Stir(verstat='TN-Validation-Passed', attestation='A')"
+    assert a.description == "verified"
+
+
+def test_verify_response_good_and_tampered(sandbox) -> None:
+    pem = sandbox.public_key_pem
+    body = sandbox.raw_lookup("+14155550111")  # "Café Zürich — Bäckerei": non-ASCII
+    assert nol.verify_response(body, pem)
+    assert nol.verify_response(body.decode("utf-8"), pem)
+    assert nol.verify_response(body, pem.encode())
+    assert nol.verify_response(body, nol.TrustedKeys(pem))
+    doc = json.loads(body)
+    # Re-serialized in another key order and with other whitespace: still the same values.
+    assert nol.verify_response(json.dumps(doc, indent=2, ensure_ascii=True), pem)
+    doc["risk_score"] = 0 if doc.get("risk_score") != 0 else 1
+    assert not nol.verify_response(json.dumps(doc), pem)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"a":1,"a":2,"response_signature":"ed25519:AAAA"}',
+        b'{"response_signature":"rsa:abc"}',
+        b'{"response_signature":17}',
+        "\u00ff",
+    ],
+)
+def test_verify_response_bad_bodies_are_false(sandbox, body) -> None:
+    assert nol.verify_response(body, sandbox.public_key_pem) is False
+
+
+def test_verify_response_duplicate_key_is_not_verifiable(sandbox) -> None:
+    body = sandbox.raw_lookup("+14155551212").decode()
+    # A second copy of a member: the signature no longer means one thing.
+    dup = body[:-1] + ',"risk_score":99}'
+    assert not nol.verify_response(dup, sandbox.public_key_pem)
+
+
+def test_verify_response_bad_key_and_types(sandbox) -> None:
+    body = sandbox.raw_lookup("+14155551212")
+    with pytest.raises(nol.InvalidPublicKey):
+        nol.verify_response(body, "not a pem")
+    with pytest.raises(nol.InvalidPublicKey):
+        nol.TrustedKeys("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(TypeError):
+        nol.verify_response(12, sandbox.public_key_pem)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        nol.verify_response(body, 12)  # type: ignore[arg-type]
+    assert len(nol.TrustedKeys(sandbox.public_key_pem)) == 1
+
+
+def test_verify_response_other_key_is_false(sandbox) -> None:
+    other = (
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n"
+        "-----END PUBLIC KEY-----\n"
+    )
+    assert not nol.verify_response(sandbox.raw_lookup("+14155551212"), other)
+    # Several trusted keys (a rotation): any one that signed is enough.
+    assert nol.verify_response(sandbox.raw_lookup("+14155551212"), other + sandbox.public_key_pem)
+
+
+def test_policy_values() -> None:
+    p = nol.Policy(risk_tag="SPAM?", risk_threshold=60, block=True)
+    assert (p.risk_tag, p.risk_threshold, p.block, p.max_name_len) == ("SPAM?", 60, True, 64)
+    assert nol.Policy().risk_tag is None
+    with pytest.raises(nol.InvalidArgument):
+        nol.Policy(risk_threshold=101)
+    with pytest.raises(nol.InvalidArgument):
+        nol.Policy(route_advance_code=200)
+    with pytest.raises(TypeError):
+        nol.Policy("SPAM?")  # type: ignore[misc]
+
+
+def test_version() -> None:
+    assert nol.__version__.count(".") == 2
