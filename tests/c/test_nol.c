@@ -403,6 +403,7 @@ static void test_client_new(void) {
   CHECK(client == untouched);
 
   CHECK_STATUS(nol_config_set_base_url(cfg, base_url), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set_budget_ms(cfg, 10000), NOL_STATUS_OK);
   CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_OK);
   CHECK(client != untouched && client != NULL);
   nol_config_free(cfg); /* the client keeps a copy */
@@ -427,6 +428,14 @@ static void test_client_from_environment(const char *key_path) {
   CHECK_STATUS(nol_client_new(NULL, &client), NOL_STATUS_INVALID_PUBLIC_KEY);
   setenv("NOL_PUBLIC_KEY", key_path, 1);
   CHECK_STATUS(nol_client_new(NULL, &client), NOL_STATUS_OK);
+  nol_client_free(client);
+  /* Only a budget set (generous, for valgrind): the rest comes from the environment. */
+  nol_config *cfg = NULL;
+  CHECK_STATUS(nol_config_new(&cfg), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set_budget_ms(cfg, 10000), NOL_STATUS_OK);
+  client = NULL;
+  CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_OK);
+  nol_config_free(cfg);
   if (client) {
     nol_result *r = lookup(client, "+14155551212");
     CHECK(outcome_of(r) == NOL_OUTCOME_VERIFIED);
@@ -442,7 +451,7 @@ static void test_client_from_environment(const char *key_path) {
 
 static void test_lookup_verified_and_cached(void) {
   test_name = "nol_lookup: verified, then cached";
-  nol_client *client = sandbox_client(5000);
+  nol_client *client = sandbox_client(10000);
   nol_call call = {0};
   call.number = "sip:+14155551212@carrier.example";
   call.verstat = "TN-Validation-Passed";
@@ -557,7 +566,7 @@ static void test_lookup_verified_and_cached(void) {
 
 static void test_lookup_policy(void) {
   test_name = "nol_lookup: policy (screening, block, risk tag, no record)";
-  nol_config *cfg = sandbox_config(5000);
+  nol_config *cfg = sandbox_config(10000);
   CHECK_STATUS(nol_config_set_screening_contact(cfg, "sip:screen@pbx.example"), NOL_STATUS_OK);
   CHECK_STATUS(nol_config_set_block(cfg, true), NOL_STATUS_OK);
   CHECK_STATUS(nol_config_set_risk_tag(cfg, "[SPAM?]", 50), NOL_STATUS_OK);
@@ -605,7 +614,7 @@ static void test_lookup_policy(void) {
 
 static void test_lookup_bad_input(void) {
   test_name = "nol_lookup: bad input";
-  nol_client *client = sandbox_client(5000);
+  nol_client *client = sandbox_client(10000);
   nol_result *untouched = (nol_result *)0x1, *r = untouched;
   nol_call call = {0};
   CHECK_STATUS(nol_lookup(client, &call, &r), NOL_STATUS_NULL_ARGUMENT); /* no number */
