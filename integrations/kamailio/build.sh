@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Kamailio module nol.so on a fresh Debian 12 machine:
 #   1. installs Kamailio 5.6 from Debian (and the build tools, and Kamailio's source package);
-#   2. builds libnol (release, libnol.a) from this repository;
+#   2. builds libnol (release) from this repository and installs it into a private prefix
+#      with scripts/install-c.sh (nol.h, libnol.a, nol.pc);
 #   3. builds the module inside Debian's Kamailio source tree (src/modules/nol), configured
 #      exactly as Debian configures its own build, so nol.so loads into Debian's kamailio.
 #
@@ -19,11 +20,17 @@ log() { printf '[kamailio build] %s\n' "$*" >&2; }
 log "dependencies (apt)"
 bash "$here/setup-deps.sh" >&2
 
-log "libnol (cargo build --release -p nol-ffi)"
-(cd "$repo" && cargo build --release -p nol-ffi >&2)
-nol_lib="${CARGO_TARGET_DIR:-$repo/target}/release"
-[ -f "$nol_lib/libnol.a" ] || { log "no $nol_lib/libnol.a"; exit 1; }
-[ -f "$repo/include/nol.h" ] || { log "no include/nol.h (the C ABI, issue 5)"; exit 1; }
+# libnol installed like any C library (header, libnol.a/.so, nol.pc) into a private prefix,
+# then found with pkg-config, as an SBC vendor's build would.
+prefix="$work/libnol"
+log "libnol (scripts/install-c.sh $prefix)"
+mkdir -p "$work"
+bash "$repo/scripts/install-c.sh" "$prefix" >&2
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+nol_cflags="$(pkg-config --cflags nol)"
+# static: libnol.a in place of -lnol, plus what it needs (Libs.private)
+nol_libs="$(pkg-config --static --libs nol | sed "s#-lnol\b#$prefix/lib/libnol.a#")"
+[ -f "$prefix/lib/libnol.a" ] && [ -f "$prefix/include/nol.h" ] || { log "libnol did not install"; exit 1; }
 
 kver="$(dpkg-query -W -f='${Version}' kamailio)"
 mkdir -p "$work"
@@ -50,13 +57,15 @@ mkdir -p "$mod"
 for f in "$here"/module/*; do
   cmp -s "$f" "$mod/$(basename "$f")" || cp "$f" "$mod/"
 done
-# libnol.a is no make prerequisite of nol.so: relink when it changed.
-if [ -f "$mod/nol.so" ] && [ "$nol_lib/libnol.a" -nt "$mod/nol.so" ]; then rm -f "$mod/nol.so"; fi
-if [ -f "$mod/nol.so" ] && [ "$repo/include/nol.h" -nt "$mod/nol.so" ]; then rm -f "$mod"/*.o "$mod/nol.so"; fi
+# libnol is no make prerequisite of nol.so: rebuild when it changed.
+stamp="$mod/.libnol.sum"
+sum="$(cat "$prefix/lib/libnol.a" "$prefix/include/nol.h" | md5sum)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then rm -f "$mod"/*.o "$mod/nol.so"; fi
 
 log "module (make modules modules=src/modules/nol)"
 make -C "$src" modules modules=src/modules/nol \
-  NOL_INCLUDE="$repo/include" NOL_LIB="$nol_lib" >&2
+  NOL_CFLAGS="$nol_cflags" NOL_LIBS="$nol_libs" >&2
+echo "$sum" >"$stamp"
 
 out="$work/modules"
 mkdir -p "$out"
