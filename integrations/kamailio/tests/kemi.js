@@ -11,6 +11,7 @@ function ksr_request_route() {
 	var rc = KSR.nol.lookup();
 	KSR.hdr.append_to_reply(KSR.pv.get("$nol(headers)"));
 	KSR.hdr.append_to_reply("X-Kemi-Lookup: " + rc + " " + KSR.pv.get("$nol(outcome)") + "\r\n");
+	KSR.hdr.append_to_reply("X-Kemi-Display: " + KSR.pv.get("$nol(display_line)") + "\r\n");
 	var name = KSR.pv.get("$nol(display_name)");
 	if (name !== null) {
 		KSR.hdr.append_to_reply("X-NumbersOnline-Name: \"" + name + "\"\r\n");

@@ -5,6 +5,8 @@ Run by scripts/test-kamailio.sh (which builds everything first).
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -108,6 +110,22 @@ def test_caller_from_p_asserted_identity_wins_over_from(kam):
     )
     assert reply.code == 302
     assert reply.one("X-NumbersOnline-Action") == "challenge_or_route"
+
+
+@pytest.mark.parametrize(
+    "pai_value,risk",
+    [
+        ("<sip:+14155550122@carrier.example;user=phone>, <tel:+14155550122>", "72"),
+        ('"Big, Co" <sip:+14155550122@carrier.example;user=phone>', "72"),
+        ("sip:+14155550122@carrier.example", "72"),
+        ("<tel:+14155550122;verstat=TN-Validation-Failed>", "100"),  # 72 + 40, capped
+        ("<sip:+14155550122@carrier.example;user=phone>;verstat=TN-Validation-Failed", "100"),
+    ],
+)
+def test_p_asserted_identity_forms(kam, pai_value, risk):
+    reply = kam.client.invite("+14155551212", pai=pai_value)
+    assert reply.code == 302
+    assert reply.one("X-NumbersOnline-Risk") == risk
 
 
 def test_tel_uri_and_display_name_in_from(kam):
@@ -315,6 +333,21 @@ def test_hostile_display_label_cannot_inject_a_header(hostile, number):
 
 # -- KEMI, inline relay, start-up checks ----------------------------------------------------
 
+def passport(attest: str) -> str:
+    """A SHAKEN Identity header value (RFC 8224/8588) whose PASSporT claims `attest`; the
+    signature is not checked by libnol (the SBC's verifier does that), only the claim is read."""
+
+    def b64(obj) -> str:
+        raw = json.dumps(obj, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    header = {"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": "https://cert.example/c.pem"}
+    claims = {"attest": attest, "dest": {"tn": ["14155559999"]}, "iat": 1767225600,
+              "orig": {"tn": "14155550100"}, "origid": "123e4567-e89b-12d3-a456-426614174000"}
+    sig = base64.urlsafe_b64encode(b"\x01" * 64).rstrip(b"=").decode()
+    return f"{b64(header)}.{b64(claims)}.{sig};info=<https://cert.example/c.pem>;alg=ES256;ppt=shaken"
+
+
 def test_kemi_lookup_and_strip(sandbox):
     k = Kamailio(
         cfg=HERE / "kemi.cfg",
@@ -330,6 +363,7 @@ def test_kemi_lookup_and_strip(sandbox):
         allow = k.client.invite("+14155551212", extra=["X-NumbersOnline-Action: block_candidate"])
         screen = k.client.invite("+14155550122")
         again = k.client.invite("+14155551212")
+        attested = k.client.invite("+14155550100", extra=[f"Identity: {passport('A')}"])
     finally:
         k.stop()
     assert allow.code == 503
@@ -339,6 +373,9 @@ def test_kemi_lookup_and_strip(sandbox):
     assert screen.code == 302 and screen.one("Contact") == f"<{SCREENING}>"
     # the same worker may or may not serve it: cached in one, verified in another
     assert again.one("X-Kemi-Lookup") in ("1 cached", "1 verified")
+    # the attestation comes from the SHAKEN Identity header's PASSporT
+    assert "STIR/SHAKEN: A" in attested.one("X-Kemi-Display"), attested.one("X-Kemi-Display")
+    assert "STIR/SHAKEN: A" not in allow.one("X-Kemi-Display")
 
 
 def test_inline_relay_strips_forged_headers_and_adds_libnols(sandbox):
