@@ -1,0 +1,364 @@
+//! `nol_core::client`: the fail-open client.
+//!
+//! `lookup` hands the call to [`nol_core::Client::lookup_async`] and returns a Promise that a
+//! libnol thread settles (through a napi threadsafe function) by the end of the budget; cache
+//! hits settle without leaving the JavaScript thread's call. No libuv thread is held while a
+//! request is out, so a thousand concurrent lookups cannot queue past their budget. The rarer
+//! `precall` and `enroll` are blocking calls in nol-core, bounded by the same budget, and run
+//! as napi tasks on the libuv pool.
+
+use std::time::Duration;
+
+use napi::bindgen_prelude::{AsyncTask, Either, PromiseRaw};
+use napi::{Env, JsValue, Task};
+use napi_derive::napi;
+use nol_core::client::{ApiKey, BreakerConfig, Call, ClientConfig, Context};
+use nol_core::TrustedKeys;
+
+use crate::error::{self, invalid_arg, Result};
+use crate::policy::{Decision, PolicyOptions};
+
+/// Circuit breaker settings: after `failures` failures in a row, fail open at once for
+/// `coolDownMs`, then let one probe through.
+#[napi(object)]
+pub struct CircuitBreakerOptions {
+    pub failures: u32,
+    pub cool_down_ms: f64,
+}
+
+/// How to make a [`Client`]. Unset fields come from the environment (`NUMBERS_ONLINE_API_KEY`,
+/// `NOL_BASE_URL`, `NOL_PUBLIC_KEY` naming a PEM file) or the defaults.
+#[napi(object)]
+pub struct ClientOptions {
+    /// The numbers.online API key. It never appears in an error, a log or `util.inspect`.
+    pub api_key: Option<String>,
+    /// `https://numbers.online` unless set (plain `http://` only to loopback).
+    pub base_url: Option<String>,
+    /// The service's Ed25519 public key(s) in PEM: responses not signed by one fail open.
+    pub public_key_pem: Option<String>,
+    /// The whole time a lookup may take, counted from the call (default 400 ms).
+    pub budget_ms: Option<f64>,
+    /// Cached answers (default 10,000; 0 turns the cache off).
+    pub cache_size: Option<f64>,
+    pub policy: Option<PolicyOptions>,
+    /// Country (ISO 3166, e.g. `US`) for numbers in national form.
+    pub default_country: Option<String>,
+    /// The most requests in flight at once (default 32); past that a lookup fails open `busy`.
+    pub max_in_flight: Option<f64>,
+    /// `false` turns the circuit breaker off; default 5 failures, 5 s cool-down.
+    pub circuit_breaker: Option<Either<bool, CircuitBreakerOptions>>,
+    /// Client-side limit on requests per minute (60 on the free tier).
+    pub rate_limit_per_minute: Option<f64>,
+}
+
+/// What the host knows about an inbound call besides the calling number.
+#[napi(object)]
+pub struct LookupOptions {
+    /// A verstat token, `verstat=` parameter, or From / P-Asserted-Identity header value.
+    pub verstat: Option<String>,
+    /// `A`/`B`/`C`, or an `Identity` header value.
+    pub attestation: Option<String>,
+    /// `inbound_voice` (default), `inbound_sms` or `inbound_waba`.
+    pub context: Option<String>,
+    /// The receiver's own number.
+    pub to: Option<String>,
+    /// A name the host already knows for this number: it always wins.
+    pub local_contact: Option<String>,
+    /// A budget for this lookup, shorter or longer than the client's.
+    pub budget_ms: Option<f64>,
+}
+
+/// A pre-call check's answer: `dnc` is `UNKNOWN` with `failOpen` set when it failed.
+#[napi(object, use_nullable = true)]
+pub struct Precall {
+    /// `SUPPRESS`, `NO_MATCH` (not a consent grant) or `UNKNOWN`.
+    pub dnc: String,
+    pub compliance_signal: Option<serde_json::Value>,
+    pub receipt_id: Option<String>,
+    pub fail_open: Option<String>,
+}
+
+/// An enrolment's answer: `enrolled: false` with `failOpen` set when it failed.
+#[napi(object, use_nullable = true)]
+pub struct Enrollment {
+    pub enrolled: bool,
+    pub number: Option<String>,
+    pub fail_open: Option<String>,
+}
+
+/// Counters since the client was made.
+#[napi(object)]
+pub struct Stats {
+    pub lookups: f64,
+    pub cache_hits: f64,
+    pub verified: f64,
+    pub shared_flights: f64,
+    /// Fail-opens by reason (only reasons that occurred).
+    pub fail_open: std::collections::BTreeMap<String, f64>,
+    /// HTTP responses by status code (only codes that occurred).
+    pub http_status: std::collections::BTreeMap<String, f64>,
+    pub latency_p50_ms: f64,
+    pub latency_p90_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    pub workers_busy: u32,
+    pub workers: u32,
+    pub circuit_open: bool,
+}
+
+/// A positive duration in milliseconds, at most ten minutes.
+pub(crate) fn budget(name: &str, ms: f64) -> Result<Duration> {
+    if !ms.is_finite() || ms <= 0.0 || ms > 600_000.0 {
+        return Err(invalid_arg(format!(
+            "{name} must be a number of milliseconds in (0, 600000]"
+        )));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+fn count(name: &str, n: f64, max: f64) -> Result<u64> {
+    if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > max {
+        return Err(invalid_arg(format!(
+            "{name} must be an integer in [0, {max}]"
+        )));
+    }
+    Ok(n as u64)
+}
+
+fn config(options: ClientOptions) -> Result<ClientConfig> {
+    let mut config = ClientConfig::default();
+    if let Some(key) = options.api_key {
+        config.api_key = Some(ApiKey::new(key).map_err(error::from_config)?);
+    }
+    if let Some(url) = options.base_url {
+        config.base_url = url;
+    }
+    if let Some(pem) = options.public_key_pem {
+        config.public_keys = TrustedKeys::from_pem(&pem).map_err(error::from_key)?;
+    }
+    if let Some(ms) = options.budget_ms {
+        config.budget = budget("budgetMs", ms)?;
+    }
+    if let Some(n) = options.cache_size {
+        config.cache_size = count("cacheSize", n, 100_000_000.0)?;
+    }
+    if let Some(policy) = options.policy {
+        config.policy = policy.into_policy()?;
+    }
+    config.default_country = options.default_country;
+    if let Some(n) = options.max_in_flight {
+        let n = count("maxInFlight", n, 1024.0)?;
+        if n == 0 {
+            return Err(invalid_arg("maxInFlight must be at least 1"));
+        }
+        config.max_in_flight = n as usize;
+    }
+    match options.circuit_breaker {
+        None | Some(Either::A(true)) => {}
+        Some(Either::A(false)) => config.breaker = None,
+        Some(Either::B(b)) => {
+            if b.failures == 0 {
+                return Err(invalid_arg("circuitBreaker.failures must be at least 1"));
+            }
+            config.breaker = Some(BreakerConfig {
+                failures: b.failures,
+                cool_down: budget("circuitBreaker.coolDownMs", b.cool_down_ms)?,
+            });
+        }
+    }
+    if let Some(n) = options.rate_limit_per_minute {
+        let n = count("rateLimitPerMinute", n, 1_000_000.0)?;
+        if n == 0 {
+            return Err(invalid_arg("rateLimitPerMinute must be at least 1"));
+        }
+        config.rate_limit_per_minute = Some(n as u32);
+    }
+    Ok(config)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The numbers.online client. Make one per process and share it: it holds the workers, the
+/// connections and the cache. A lookup never rejects for anything the network or the service
+/// does: it resolves `allow_with_default_policy` with `failOpen` set, within the budget.
+#[napi]
+pub struct Client {
+    pub(crate) inner: nol_core::Client,
+}
+
+#[napi]
+impl Client {
+    /// Throws (with a `code`) when the options are bad or incomplete: no API key, no trusted
+    /// public key, a bad base URL, a budget out of range.
+    #[napi(constructor)]
+    pub fn new(options: Option<ClientOptions>) -> Result<Client> {
+        let options = options.unwrap_or(ClientOptions {
+            api_key: None,
+            base_url: None,
+            public_key_pem: None,
+            budget_ms: None,
+            cache_size: None,
+            policy: None,
+            default_country: None,
+            max_in_flight: None,
+            circuit_breaker: None,
+            rate_limit_per_minute: None,
+        });
+        let inner = nol_core::Client::new(config(options)?).map_err(error::from_config)?;
+        Ok(Client { inner })
+    }
+
+    /// The client's budget in milliseconds.
+    #[napi(getter)]
+    pub fn budget_ms(&self) -> f64 {
+        ms(self.inner.budget())
+    }
+
+    /// Looks up an inbound call. Resolves within the budget, counted from this call, and
+    /// never rejects: a failure resolves `allow_with_default_policy` with `failOpen` set.
+    /// Throws at once (nothing is queued) for a bad option, e.g. an unknown `context`.
+    #[napi(ts_return_type = "Promise<Decision>")]
+    pub fn lookup<'env>(
+        &self,
+        env: &'env Env,
+        number: String,
+        options: Option<LookupOptions>,
+    ) -> Result<PromiseRaw<'env, Decision>> {
+        let options = options.unwrap_or(LookupOptions {
+            verstat: None,
+            attestation: None,
+            context: None,
+            to: None,
+            local_contact: None,
+            budget_ms: None,
+        });
+        let context = match options.context.as_deref() {
+            None => Context::default(),
+            Some(c) => Context::parse(c).ok_or_else(|| {
+                invalid_arg(format!(
+                    "context must be inbound_voice, inbound_sms or inbound_waba, not {c:?}"
+                ))
+            })?,
+        };
+        let within = match options.budget_ms {
+            Some(v) => budget("budgetMs", v)?,
+            None => self.inner.budget(),
+        };
+        let call = Call {
+            number: &number,
+            context,
+            to: options.to.as_deref(),
+            verstat: options.verstat.as_deref(),
+            attestation: options.attestation.as_deref(),
+            local_contact: options.local_contact.as_deref(),
+        };
+        let (deferred, promise) = env
+            .create_deferred()
+            .map_err(|e| Error::new(error::Code::Config, e.reason))?;
+        self.inner.lookup_async_within(&call, within, move |d| {
+            let decision = Decision::from(&d);
+            deferred.resolve(move |_| Ok(decision));
+        });
+        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    }
+
+    /// Pre-call check on a destination before dialing (do-not-call scrub plus a compliance
+    /// signal). Resolves `UNKNOWN` with `failOpen` set on any failure, within the budget.
+    #[napi]
+    pub fn precall(&self, from: String, to: String) -> AsyncTask<PrecallTask> {
+        AsyncTask::new(PrecallTask {
+            client: self.inner.clone(),
+            from,
+            to,
+        })
+    }
+
+    /// Enrols one of your own verified numbers for call-provenance edges. Resolves
+    /// `enrolled: false` with `failOpen` set on any failure, within the budget.
+    #[napi]
+    pub fn enroll(&self, number: String) -> AsyncTask<EnrollTask> {
+        AsyncTask::new(EnrollTask {
+            client: self.inner.clone(),
+            number,
+        })
+    }
+
+    /// Counters since the client was made. Synchronous and cheap.
+    #[napi]
+    pub fn stats(&self) -> Stats {
+        let s = self.inner.stats();
+        Stats {
+            lookups: s.lookups as f64,
+            cache_hits: s.cache_hits as f64,
+            verified: s.verified as f64,
+            shared_flights: s.shared_flights as f64,
+            fail_open: s
+                .fail_open
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v as f64))
+                .collect(),
+            http_status: s
+                .http_status
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v as f64))
+                .collect(),
+            latency_p50_ms: ms(s.latency_p50),
+            latency_p90_ms: ms(s.latency_p90),
+            latency_p99_ms: ms(s.latency_p99),
+            latency_max_ms: ms(s.latency_max),
+            workers_busy: s.workers_busy as u32,
+            workers: s.workers as u32,
+            circuit_open: s.circuit_open,
+        }
+    }
+}
+
+use crate::error::Error;
+
+pub struct PrecallTask {
+    client: nol_core::Client,
+    from: String,
+    to: String,
+}
+
+impl Task for PrecallTask {
+    type Output = nol_core::client::Precall;
+    type JsValue = Precall;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.client.precall(&self.from, &self.to))
+    }
+
+    fn resolve(&mut self, _env: Env, p: Self::Output) -> napi::Result<Precall> {
+        Ok(Precall {
+            dnc: p.dnc.as_str().to_string(),
+            compliance_signal: p.compliance_signal,
+            receipt_id: p.receipt_id,
+            fail_open: p.fail_open.map(|r| r.as_str().to_string()),
+        })
+    }
+}
+
+pub struct EnrollTask {
+    client: nol_core::Client,
+    number: String,
+}
+
+impl Task for EnrollTask {
+    type Output = nol_core::client::Enrollment;
+    type JsValue = Enrollment;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.client.enroll(&self.number))
+    }
+
+    fn resolve(&mut self, _env: Env, e: Self::Output) -> napi::Result<Enrollment> {
+        Ok(Enrollment {
+            enrolled: e.enrolled,
+            number: e.number,
+            fail_open: e.fail_open.map(|r| r.as_str().to_string()),
+        })
+    }
+}

@@ -1,0 +1,17 @@
+//! The Node.js binding of libnol: the npm package `nol`.
+//!
+//! A thin layer: each module mirrors a module of nol-core and only converts types, errors
+//! cross into JavaScript in one place ([`error`]), and nothing that touches the network runs
+//! on the JavaScript thread. Lookups settle through [`nol_core::Client::lookup_async`], which
+//! holds no thread while a request is out, so a burst of lookups never queues behind libuv's
+//! small thread pool and every Promise settles within the client's budget.
+
+#![deny(clippy::all)]
+
+mod agents;
+mod client;
+mod e164;
+mod error;
+mod policy;
+mod signature;
+mod stir;
