@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from sip import HERE, HostileServer, Kamailio, Sandbox
+from sip import API_KEY, HERE, HostileServer, Kamailio, Sandbox
 
 SCREENING = "sip:screening@pbx.example"
 BUDGET_MS = 400
@@ -388,6 +388,8 @@ def test_inline_relay_strips_forged_headers_and_adds_libnols(sandbox):
             "NOL_BASE_URL": sandbox.url,
             "NOL_PUBLIC_KEY_FILE": sandbox.public_key,
             "NOL_SBC": f"sip:127.0.0.1:{sbc.getsockname()[1]}",
+            "NOL_TEST_API_KEY": API_KEY,
+            "NUMBERS_ONLINE_API_KEY": "",
         },
         children=2,
     )
@@ -404,8 +406,10 @@ def test_inline_relay_strips_forged_headers_and_adds_libnols(sandbox):
         k.client.send(data)
         relayed, _ = sbc.recvfrom(65535)
     finally:
+        log = k.read_log()
         k.stop()
         sbc.close()
+    assert API_KEY not in log
     head = relayed.split(b"\r\n\r\n", 1)[0].decode()
     lines = head.split("\r\n")
     assert lines[0].startswith("INVITE ")
