@@ -180,6 +180,41 @@ static void take(int k, char *s)
 		nol_string_free(s);
 }
 
+/* Takes libnol's quoted-string form of the caller name (freeing it), or $null when it is not
+ * one: a control character, or a backslash escaping the closing quote. Stripping characters
+ * here (as pkg_safe_dup does) could leave a lone backslash, so an unsafe value is dropped. */
+static void take_display_name(char *s)
+{
+	size_t i, n, slashes = 0;
+	int ok = 1;
+	if(nol_last.str[NK_DISPLAY_NAME]) {
+		pkg_free(nol_last.str[NK_DISPLAY_NAME]);
+		nol_last.str[NK_DISPLAY_NAME] = NULL;
+	}
+	if(s == NULL)
+		return;
+	n = strlen(s);
+	for(i = 0; i < n && ok; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if(c == '\\') {
+			slashes++;
+			continue;
+		}
+		if(c < 0x20 || c == 0x7f)
+			ok = 0;
+		else if(c == '"' && slashes % 2 == 0)
+			ok = 0; /* an unescaped quote */
+		slashes = 0;
+	}
+	if(ok && slashes % 2 == 1)
+		ok = 0; /* ends in a lone backslash */
+	if(ok)
+		nol_last.str[NK_DISPLAY_NAME] = pkg_safe_dup(s);
+	else
+		LM_WARN("nol: dropped a caller display name that is not a safe quoted-string\n");
+	nol_string_free(s);
+}
+
 static void set_const(int k, const char *s)
 {
 	if(nol_last.str[k])
@@ -524,7 +559,7 @@ static int ki_nol_lookup(sip_msg_t *msg)
 		take(NK_NAME, s);
 	s = NULL;
 	if(nol_result_sip_display_name(res, &s) == NOL_STATUS_OK)
-		take(NK_DISPLAY_NAME, s);
+		take_display_name(s);
 	s = NULL;
 	if(nol_result_number(res, &s) == NOL_STATUS_OK)
 		take(NK_NUMBER, s);
