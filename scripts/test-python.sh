@@ -6,6 +6,8 @@
 #
 #   bash scripts/test-python.sh            # everything
 #   NOL_PY_VENV=/path bash scripts/test-python.sh   # another virtualenv location
+#   NOL_PY_FRAMEWORKS=0 bash scripts/test-python.sh # skip installing Pipecat and LiveKit Agents
+#                                                   # (their example tests are then skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +24,12 @@ fi
 PY="$VENV/bin/python"
 "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$PY" -m pip install --quiet --disable-pip-version-check -r bindings/python/tests/requirements.txt
+if [ "${NOL_PY_FRAMEWORKS:-1}" != 0 ]; then
+    step "Pipecat and LiveKit Agents, for the examples' tests"
+    "$PY" -m pip install --quiet --disable-pip-version-check \
+        -r bindings/python/tests/requirements-frameworks.txt
+    export NOL_REQUIRE_FRAMEWORKS=1
+fi
 
 step "the sandbox binary"
 cargo build --quiet --locked -p nol-cli
