@@ -57,7 +57,11 @@ unsafe fn config_mut<'a>(config: *mut nol_config) -> Result<&'a mut nol_config, 
 /// The API key (required, here or in `NUMBERS_ONLINE_API_KEY`). Copied. libnol never prints
 /// it, nor puts it in any error message.
 ///
-/// `NOL_STATUS_INVALID_API_KEY` if it is empty or has whitespace or control characters.
+/// `NOL_STATUS_MISSING_API_KEY` if it is blank, `NOL_STATUS_INVALID_API_KEY` if it has
+/// whitespace or control characters inside.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_api_key(
     config: *mut nol_config,
@@ -73,6 +77,9 @@ pub unsafe extern "C" fn nol_config_set_api_key(
 
 /// The service's base URL: `https://host[:port]`, or `http://` to a loopback address only
 /// (the sandbox). Checked when the client is made.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_base_url(
     config: *mut nol_config,
@@ -90,6 +97,9 @@ pub unsafe extern "C" fn nol_config_set_base_url(
 /// (Ed25519) is trusted, so a key rotation needs no flag day. Replaces earlier keys.
 ///
 /// `NOL_STATUS_INVALID_PUBLIC_KEY` if there is no block, or a block is not an Ed25519 key.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_public_key_pem(
     config: *mut nol_config,
@@ -105,6 +115,9 @@ pub unsafe extern "C" fn nol_config_set_public_key_pem(
 
 /// The whole time one lookup may take, in milliseconds, counted from the call to
 /// `nol_lookup` (default 400; Kamailio's call path wants well under 500). Must be 1..=60000.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_budget_ms(
     config: *mut nol_config,
@@ -124,6 +137,9 @@ pub unsafe extern "C" fn nol_config_set_budget_ms(
 }
 
 /// How many answers to cache (each for its `ttl_seconds`); 0 turns the cache off.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_cache_size(
     config: *mut nol_config,
@@ -138,6 +154,9 @@ pub unsafe extern "C" fn nol_config_set_cache_size(
 
 /// The most requests in flight at once (worker threads, connections); 1..=1024, default 32.
 /// A lookup that finds every worker busy fails open at once with reason `busy`.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_max_in_flight(
     config: *mut nol_config,
@@ -160,6 +179,9 @@ pub unsafe extern "C" fn nol_config_set_max_in_flight(
 /// accepts only international forms (the default).
 ///
 /// `NOL_STATUS_UNKNOWN_COUNTRY` if libnol does not know the country.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_default_country(
     config: *mut nol_config,
@@ -182,6 +204,9 @@ pub unsafe extern "C" fn nol_config_set_default_country(
 
 /// Opt-in risk wording: `text` is put before the caller name when the risk score is strictly
 /// above `threshold` (0..=100). NULL `text` turns the wording off (the default).
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_risk_tag(
     config: *mut nol_config,
@@ -217,6 +242,9 @@ pub unsafe extern "C" fn nol_config_set_risk_tag(
 
 /// Opt-in blocking: answer `block_candidate` with a SIP 603. Off by default: without it no
 /// answer ever declines a call.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_block(config: *mut nol_config, block: bool) -> nol_status {
     boundary(|| {
@@ -228,6 +256,9 @@ pub unsafe extern "C" fn nol_config_set_block(config: *mut nol_config, block: bo
 
 /// Where to redirect elevated-risk calls with a SIP 302 (a SIP URI such as
 /// `"sip:screening@pbx.example"`); NULL (the default) lets them route on.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_screening_contact(
     config: *mut nol_config,
@@ -246,6 +277,9 @@ pub unsafe extern "C" fn nol_config_set_screening_contact(
 
 /// The longest caller name to show, in bytes of its SIP quoted-string form; 1..=1024,
 /// default 64.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_max_name_len(
     config: *mut nol_config,
@@ -265,6 +299,9 @@ pub unsafe extern "C" fn nol_config_set_max_name_len(
 }
 
 /// The SIP reply that tells the SBC to advance to its next route: 503 (the default) or 404.
+///
+/// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+/// (or a required string) is NULL; the configuration is unchanged on any failure.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_set_route_advance_code(
     config: *mut nol_config,
