@@ -45,7 +45,8 @@ class Reply:
 
 
 def parse_reply(data: bytes) -> Reply:
-    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", errors="strict")
+    # the reply echoes the request's From/To/Via as they came, valid UTF-8 or not
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", errors="surrogateescape")
     lines = head.split("\r\n")
     m = re.match(r"SIP/2\.0 (\d{3}) (.*)$", lines[0])
     assert m, f"not a SIP reply: {lines[0]!r}"

@@ -324,6 +324,7 @@ def test_hostile_display_label_cannot_inject_a_header(hostile, number):
     assert reply.one("X-NumbersOnline-Action") in ("allow", "allow_with_default_policy")
     name = reply.one("X-NumbersOnline-Name")
     if name is not None:
+        name.encode("utf-8")  # valid UTF-8 (a stray byte would be a lone surrogate here)
         # one SIP quoted-string (RFC 3261 25.1): quotes and backslashes escaped, no controls
         assert re.fullmatch(r'"(?:[^"\\\x00-\x1f\x7f]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*"', name), name
     receipt = reply.one("X-NumbersOnline-Receipt")
@@ -489,3 +490,28 @@ def test_valgrind_clean(sandbox, tmp_path):
         assert "ERROR SUMMARY: 0 errors" in text, text[-4000:]
         m = re.search(r"definitely lost: ([\d,]+) bytes", text)
         assert m is None or m.group(1) == "0", text[-4000:]
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        # not UTF-8 in the caller's number and in the PAI
+        lambda d: d.replace(b"<sip:+14155551212@", b"<sip:+1415\xff\xfe5551212@", 1),
+        lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nP-Asserted-Identity: <sip:\xc3\x28@x>\r\n", 1),
+        # an empty PAI, an absurdly long number, a verstat with no value, a broken Identity
+        lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nP-Asserted-Identity: \r\n", 1),
+        lambda d: d.replace(b"+14155551212@", b"+1" + b"4" * 3000 + b"@", 1),
+        lambda d: d.replace(b";user=phone>;tag", b";user=phone>;verstat=;tag", 1),
+        lambda d: d.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nIdentity: ...;;;\x01\r\n", 1),
+    ],
+)
+def test_malformed_callers_still_get_an_answer(kam, mangle):
+    data, cid = kam.client.invite_bytes("+14155551212")
+    kam.client.send(mangle(data))
+    got = kam.client.recv_final({cid}, timeout=3.0)
+    # kamailio may reject a message it cannot parse (400) before the script runs; if the
+    # script runs, the answer is a decision or the route-advance, never silence or a crash
+    assert cid in got, "no reply"
+    assert got[cid].code in (400, 302, 503), got[cid].raw
+    # and the worker is still alive and deciding
+    assert kam.client.invite("+14155550122").code == 302
