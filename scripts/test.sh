@@ -29,5 +29,11 @@ bash scripts/test-c.sh
 step "Kamailio end-to-end suite (scripts/test-kamailio.sh)"
 bash scripts/test-kamailio.sh
 
+step "Python package suite (scripts/test-python.sh)"
+bash scripts/test-python.sh
+
+step "Node package suite (scripts/test-node.sh)"
+bash scripts/test-node.sh
+
 echo
 echo "all tests passed"
