@@ -150,11 +150,13 @@ impl Client {
         self.inner.budget().as_millis() as u64
     }
 
+    /// The service URL lookups go to.
     #[getter]
     fn base_url(&self) -> &str {
         &self.base_url
     }
 
+    /// The operator policy decisions are made with.
     #[getter]
     fn policy(&self) -> Policy {
         Policy {

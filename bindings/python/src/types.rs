@@ -23,11 +23,13 @@ pub struct Stir {
 
 #[pymethods]
 impl Stir {
+    /// `TN-Validation-Passed`, `TN-Validation-Failed`, `No-TN-Validation`, or `None`.
     #[getter]
     fn verstat(&self) -> Option<&'static str> {
         self.inner.verstat.as_token()
     }
 
+    /// `A`, `B`, `C`, or `None`.
     #[getter]
     fn attestation(&self) -> Option<&'static str> {
         self.inner.attestation.as_str()
@@ -124,31 +126,37 @@ impl Policy {
         })
     }
 
+    /// Text prefixed to the caller name above `risk_threshold`, or `None`.
     #[getter]
     fn risk_tag(&self) -> Option<&str> {
         self.inner.risk_tag.as_ref().map(|t| t.text.as_str())
     }
 
+    /// The risk score above which `risk_tag` is shown (`None` without a tag).
     #[getter]
     fn risk_threshold(&self) -> Option<u8> {
         self.inner.risk_tag.as_ref().map(|t| t.threshold)
     }
 
+    /// Whether `block_candidate` is answered with SIP 603 (opt-in).
     #[getter]
     fn block(&self) -> bool {
         self.inner.block
     }
 
+    /// The SIP URI elevated-risk calls are sent to with a 302, or `None`.
     #[getter]
     fn screening_contact(&self) -> Option<&str> {
         self.inner.screening_contact.as_deref()
     }
 
+    /// The longest caller name, in bytes of its SIP quoted-string form.
     #[getter]
     fn max_name_len(&self) -> usize {
         self.inner.max_name_len
     }
 
+    /// The SIP reply that tells an SBC to try its next route.
     #[getter]
     fn route_advance_code(&self) -> u16 {
         self.inner.route_advance_code
@@ -208,6 +216,7 @@ impl Decision {
         self.inner.risk_score
     }
 
+    /// The service's risk wording (`low`, `medium`, `high`, ...), or `None`.
     #[getter]
     fn risk_level(&self) -> Option<&str> {
         self.inner.risk_level.as_deref()
@@ -237,6 +246,7 @@ impl Decision {
         self.inner.number.as_ref().map(|n| n.as_str())
     }
 
+    /// The STIR/SHAKEN outcome the lookup was made with.
     #[getter]
     fn stir(&self) -> Stir {
         Stir {
@@ -288,6 +298,7 @@ impl Decision {
         self.inner.sip.code
     }
 
+    /// The reason phrase of `sip_code`.
     #[getter]
     fn sip_reason(&self) -> &'static str {
         self.inner.sip.reason
@@ -384,6 +395,7 @@ pub struct Precall {
 
 #[pymethods]
 impl Precall {
+    /// `SUPPRESS`, `NO_MATCH` (not a consent grant) or `UNKNOWN`.
     #[getter]
     fn dnc(&self) -> &'static str {
         self.inner.dnc.as_str()
@@ -398,11 +410,13 @@ impl Precall {
         }
     }
 
+    /// The signed receipt id, or `None`.
     #[getter]
     fn receipt_id(&self) -> Option<&str> {
         self.inner.receipt_id.as_deref()
     }
 
+    /// Why the check failed (`timeout`, `http_status`, `invalid_number`, ...), or `None`.
     #[getter]
     fn fail_open(&self) -> Option<&'static str> {
         self.inner.fail_open.as_ref().map(FailOpen::as_str)
@@ -427,16 +441,19 @@ pub struct Enrollment {
 
 #[pymethods]
 impl Enrollment {
+    /// Whether the service enrolled the number.
     #[getter]
     fn enrolled(&self) -> bool {
         self.inner.enrolled
     }
 
+    /// The number enrolled (E.164), or `None` when it was not a possible number.
     #[getter]
     fn number(&self) -> Option<&str> {
         self.inner.number.as_deref()
     }
 
+    /// Why the enrolment failed, or `None`.
     #[getter]
     fn fail_open(&self) -> Option<&'static str> {
         self.inner.fail_open.as_ref().map(FailOpen::as_str)
@@ -465,21 +482,25 @@ fn ms(d: Duration) -> f64 {
 
 #[pymethods]
 impl Stats {
+    /// Lookups made.
     #[getter]
     fn lookups(&self) -> u64 {
         self.inner.lookups
     }
 
+    /// Lookups answered from the cache.
     #[getter]
     fn cache_hits(&self) -> u64 {
         self.inner.cache_hits
     }
 
+    /// Decisions from an answer fetched and verified for the call.
     #[getter]
     fn verified(&self) -> u64 {
         self.inner.verified
     }
 
+    /// Lookups that joined another lookup's request for the same number.
     #[getter]
     fn shared_flights(&self) -> u64 {
         self.inner.shared_flights
@@ -505,36 +526,43 @@ impl Stats {
         Ok(d)
     }
 
+    /// Median lookup latency.
     #[getter]
     fn latency_p50_ms(&self) -> f64 {
         ms(self.inner.latency_p50)
     }
 
+    /// 90th percentile lookup latency.
     #[getter]
     fn latency_p90_ms(&self) -> f64 {
         ms(self.inner.latency_p90)
     }
 
+    /// 99th percentile lookup latency.
     #[getter]
     fn latency_p99_ms(&self) -> f64 {
         ms(self.inner.latency_p99)
     }
 
+    /// The slowest lookup.
     #[getter]
     fn latency_max_ms(&self) -> f64 {
         ms(self.inner.latency_max)
     }
 
+    /// Requests out now.
     #[getter]
     fn workers_busy(&self) -> usize {
         self.inner.workers_busy
     }
 
+    /// The most requests out at once (`max_in_flight`).
     #[getter]
     fn workers(&self) -> usize {
         self.inner.workers
     }
 
+    /// Whether the circuit breaker is open (lookups fail open at once).
     #[getter]
     fn circuit_open(&self) -> bool {
         self.inner.circuit_open

@@ -72,14 +72,17 @@ class AsyncClient:
 
     @property
     def budget_ms(self) -> int:
+        """The lookup budget in milliseconds."""
         return self._client.budget_ms
 
     @property
     def base_url(self) -> str:
+        """The service URL lookups go to."""
         return self._client.base_url
 
     @property
     def policy(self) -> Policy:
+        """The operator policy decisions are made with."""
         return self._client.policy
 
     async def lookup(
