@@ -463,6 +463,22 @@ static void mod_destroy(void)
 
 /* ---- the lookup -------------------------------------------------------------------------- */
 
+/* The string accessors of a result and the $nol(key) each fills (NULL from libnol: $null). */
+static const struct {
+	int key;
+	nol_status (*get)(const nol_result *, char **);
+} string_fields[] = {
+	{NK_ACTION, nol_result_action_name},
+	{NK_NAME, nol_result_caller_name},
+	{NK_NUMBER, nol_result_number},
+	{NK_RISK_LEVEL, nol_result_risk_level},
+	{NK_IDENTITY_TYPE, nol_result_identity_type},
+	{NK_RECEIPT, nol_result_receipt_id},
+	{NK_REASON, nol_result_sip_reason},
+	{NK_CONTACT, nol_result_sip_contact},
+	{NK_DISPLAY_LINE, nol_result_display_line},
+};
+
 static int ki_nol_lookup(sip_msg_t *msg)
 {
 	struct hdr_field *caller_hf = NULL, *identity_hf;
@@ -470,7 +486,6 @@ static int ki_nol_lookup(sip_msg_t *msg)
 	nol_call call;
 	nol_result *res = NULL;
 	nol_status st;
-	nol_action action;
 	nol_outcome outcome;
 	uint16_t code = 0;
 	int32_t risk = -1;
@@ -550,42 +565,20 @@ static int ki_nol_lookup(sip_msg_t *msg)
 	nol_last.msg_pid = msg->pid;
 	nol_last.valid = 1;
 
-	if(nol_result_action_name(res, &s) == NOL_STATUS_OK)
-		take(NK_ACTION, s);
-	else
+	for(i = 0; i < sizeof(string_fields) / sizeof(string_fields[0]); i++) {
+		s = NULL;
+		if(string_fields[i].get(res, &s) == NOL_STATUS_OK)
+			take(string_fields[i].key, s);
+	}
+	if(nol_last.str[NK_ACTION] == NULL)
 		set_const(NK_ACTION, "allow_with_default_policy");
-	s = NULL;
-	if(nol_result_caller_name(res, &s) == NOL_STATUS_OK)
-		take(NK_NAME, s);
 	s = NULL;
 	if(nol_result_sip_display_name(res, &s) == NOL_STATUS_OK)
 		take_display_name(s);
-	s = NULL;
-	if(nol_result_number(res, &s) == NOL_STATUS_OK)
-		take(NK_NUMBER, s);
-	s = NULL;
 	if(nol_result_risk_score(res, &risk) == NOL_STATUS_OK)
 		nol_last.risk = risk;
-	if(nol_result_risk_level(res, &s) == NOL_STATUS_OK)
-		take(NK_RISK_LEVEL, s);
-	s = NULL;
-	if(nol_result_identity_type(res, &s) == NOL_STATUS_OK)
-		take(NK_IDENTITY_TYPE, s);
-	s = NULL;
-	if(nol_result_receipt_id(res, &s) == NOL_STATUS_OK)
-		take(NK_RECEIPT, s);
-	s = NULL;
 	if(nol_result_sip_code(res, &code) == NOL_STATUS_OK)
 		nol_last.code = code;
-	if(nol_result_sip_reason(res, &s) == NOL_STATUS_OK)
-		take(NK_REASON, s);
-	s = NULL;
-	if(nol_result_sip_contact(res, &s) == NOL_STATUS_OK)
-		take(NK_CONTACT, s);
-	s = NULL;
-	if(nol_result_display_line(res, &s) == NOL_STATUS_OK)
-		take(NK_DISPLAY_LINE, s);
-	s = NULL;
 	if(nol_result_outcome(res, &outcome) != NOL_STATUS_OK)
 		outcome = NOL_OUTCOME_FAIL_OPEN;
 	nol_last.failed_open = (outcome == NOL_OUTCOME_FAIL_OPEN);
@@ -598,9 +591,6 @@ static int ki_nol_lookup(sip_msg_t *msg)
 			take(NK_FAIL_REASON, s);
 		s = NULL;
 	}
-	if(nol_result_action(res, &action) != NOL_STATUS_OK)
-		action = NOL_ACTION_ALLOW_WITH_DEFAULT_POLICY;
-	(void)action;
 
 	/* The trusted-network headers, as one block for append_to_reply() / append_hf(). Each
 	 * name must be an X-NumbersOnline- token and each value free of control characters. */
