@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, Unknown};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use nol_core::client::Call;
@@ -31,11 +31,12 @@ pub struct RetellInboundOptions {
     pub budget_ms: Option<f64>,
 }
 
-/// The webhook body as text or as the object `JSON.parse` made.
-fn body_object(body: Value) -> Map<String, Value> {
+/// The webhook body as raw bytes, text, or the object `JSON.parse` made.
+fn body_object(body: Either<Buffer, Value>) -> Map<String, Value> {
     let body = match body {
-        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
-        other => other,
+        Either::A(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Either::B(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::Null),
+        Either::B(other) => other,
     };
     match body {
         Value::Object(map) => map,
@@ -118,7 +119,7 @@ fn retell_response(d: &CoreDecision, options: &RetellInboundOptions) -> Value {
 pub fn retell_inbound<'env>(
     env: &'env Env,
     client: &Client,
-    #[napi(ts_arg_type = "object | string | Buffer")] body: Value,
+    #[napi(ts_arg_type = "object | string | Buffer")] body: Either<Buffer, Unknown<'_>>,
     options: Option<RetellInboundOptions>,
 ) -> Result<PromiseRaw<'env, Value>> {
     let options = options.unwrap_or(RetellInboundOptions {
@@ -131,7 +132,11 @@ pub fn retell_inbound<'env>(
         Some(ms) => budget("options.budgetMs", ms)?,
         None => client.inner.budget(),
     };
-    let body = body_object(body);
+    let body = body_object(match body {
+        Either::A(bytes) => Either::A(bytes),
+        // Whatever cannot be read as JSON (a function, a symbol) is no call_inbound body.
+        Either::B(value) => Either::B(env.from_js_value(value).unwrap_or(Value::Null)),
+    });
     let inbound = body.get("call_inbound");
     let from = text_field(inbound, &["from_number"]).unwrap_or("");
     let to = text_field(inbound, &["to_number"]);
