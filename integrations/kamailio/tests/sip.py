@@ -158,6 +158,15 @@ class SipClient:
         return self.recv_final({cid}, timeout).get(cid)
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when the test process dies, however it dies, so no
+    sandbox or kamailio outlives a crashed test run."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def free_udp_port() -> int:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
@@ -187,7 +196,11 @@ class Sandbox:
         if fault:
             args += ["--fault", fault]
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_die_with_parent,
         )
         self.url = self.public_key = None
         deadline = time.monotonic() + 20
@@ -223,6 +236,7 @@ class HostileServer:
             ["node", str(HERE / "hostile_server.js"), self.public_key],
             stdout=subprocess.PIPE,
             text=True,
+            preexec_fn=_die_with_parent,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -275,6 +289,7 @@ class Kamailio:
             stderr=subprocess.STDOUT,
             env=e,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.client = SipClient(("127.0.0.1", self.port))
         deadline = time.monotonic() + start_timeout
