@@ -153,6 +153,28 @@ def test_challenge_without_screening_contact_routes_on(kam_no_screening):
         assert reply.one("Contact") is None
 
 
+def test_risk_tag_and_404_route_advance(sandbox):
+    k = start(
+        sandbox.url,
+        sandbox.public_key,
+        NOL_RISK_TAG="[SPAM?]",
+        NOL_RISK_THRESHOLD="25",
+        NOL_ROUTE_ADVANCE_CODE="404",
+    )
+    try:
+        tagged = k.client.invite("+14155550111")  # risk 30: above the threshold
+        clean = k.client.invite("+14155551212")  # risk 8
+        unknown = k.client.invite("+14155550177")
+        hung = k.client.invite("+14155550901")
+    finally:
+        k.stop()
+    assert (tagged.code, tagged.reason) == (404, "Not Found")
+    assert tagged.one("X-NumbersOnline-Name") == '"[SPAM?] Café Zürich — Bäckerei"'
+    assert clean.one("X-NumbersOnline-Name") == '"Acme Support"'
+    assert unknown.code == 404 and unknown.one("X-NumbersOnline-Name") is None
+    assert hung.code == 404 and hung.one("X-NumbersOnline-Action") == "allow_with_default_policy"
+
+
 # -- STIR/SHAKEN ----------------------------------------------------------------------------
 
 def pai(number: str, verstat: str) -> str:
