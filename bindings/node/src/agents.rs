@@ -6,14 +6,14 @@
 use std::collections::BTreeMap;
 
 use napi::bindgen_prelude::{Buffer, Either, PromiseRaw, Unknown};
-use napi::{Env, JsValue};
+use napi::Env;
 use napi_derive::napi;
 use nol_core::client::Call;
 use nol_core::policy::Decision as CoreDecision;
 use nol_core::{Caller, E164};
 use serde_json::{json, Map, Value};
 
-use crate::client::{budget, Client};
+use crate::client::{budget, promise_of, Client};
 use crate::error::{self, invalid_arg, Code, Error, Result};
 
 /// DNC and reassigned-number status: `unknown` until a data partner is configured (CONTRACT.md).
@@ -145,14 +145,9 @@ pub fn retell_inbound<'env>(
         to,
         ..Call::default()
     };
-    let (deferred, promise) = env
-        .create_deferred()
-        .map_err(|e| Error::new(Code::Config, e.reason))?;
-    client.inner.lookup_async_within(&call, within, move |d| {
-        let response = retell_response(&d, &options);
-        deferred.resolve(move |_| Ok(response));
-    });
-    Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    promise_of(env, &client.inner, &call, within, move |d| {
+        retell_response(d, &options)
+    })
 }
 
 /// Options of [`vapi_tool_result`].
@@ -288,12 +283,7 @@ pub fn vapi_tool_result<'env>(
         verstat: text("verstat"),
         ..Call::default()
     };
-    let (deferred, promise) = env
-        .create_deferred()
-        .map_err(|e| Error::new(Code::Config, e.reason))?;
-    client.inner.lookup_async_within(&call, within, move |d| {
-        let response = vapi_response(&id, vapi_bundle(&d));
-        deferred.resolve(move |_| Ok(response));
-    });
-    Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    promise_of(env, &client.inner, &call, within, move |d| {
+        vapi_response(&id, vapi_bundle(d))
+    })
 }

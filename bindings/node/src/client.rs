@@ -7,9 +7,11 @@
 //! `precall` and `enroll` are blocking calls in nol-core, bounded by the same budget, and run
 //! as napi tasks on the libuv pool.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use napi::bindgen_prelude::{AsyncTask, Either, PromiseRaw};
+use napi::bindgen_prelude::{AsyncTask, Either, PromiseRaw, ToNapiValue};
+use napi::JsDeferred;
 use napi::{Env, JsValue, Task};
 use napi_derive::napi;
 use nol_core::client::{ApiKey, BreakerConfig, Call, ClientConfig, Context};
@@ -254,14 +256,7 @@ impl Client {
             attestation: options.attestation.as_deref(),
             local_contact: options.local_contact.as_deref(),
         };
-        let (deferred, promise) = env
-            .create_deferred()
-            .map_err(|e| Error::new(error::Code::Config, e.reason))?;
-        self.inner.lookup_async_within(&call, within, move |d| {
-            let decision = Decision::from(&d);
-            deferred.resolve(move |_| Ok(decision));
-        });
-        Ok(PromiseRaw::new(env.raw(), promise.raw()))
+        promise_of(env, &self.inner, &call, within, |d| Decision::from(d))
     }
 
     /// Pre-call check on a destination before dialing (do-not-call scrub plus a compliance
@@ -316,6 +311,61 @@ impl Client {
 }
 
 use crate::error::Error;
+
+type Resolver<T> = Box<dyn FnOnce(Env) -> napi::Result<T>>;
+
+/// Where a lookup's Promise stands.
+enum Phase<T: ToNapiValue + 'static> {
+    /// `lookup_async` has not returned yet.
+    Calling,
+    /// It settled inline (a cache hit, an invalid or anonymous caller, every worker busy).
+    Inline(T),
+    /// A libnol thread will settle it through this deferred.
+    Waiting(JsDeferred<T, Resolver<T>>),
+    Gone,
+}
+
+/// Starts a lookup and returns its Promise, settled with `convert(decision)` by the end of
+/// `within`. An inline answer resolves the Promise directly; otherwise a napi deferred (a
+/// threadsafe function) carries the answer from the libnol thread to the JavaScript thread.
+pub(crate) fn promise_of<'env, T, F>(
+    env: &'env Env,
+    client: &nol_core::Client,
+    call: &Call<'_>,
+    within: Duration,
+    convert: F,
+) -> Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: FnOnce(&nol_core::Decision) -> T + Send + 'static,
+{
+    let phase = Arc::new(Mutex::new(Phase::<T>::Calling));
+    let settle = phase.clone();
+    client.lookup_async_within(call, within, move |d| {
+        let value = convert(&d);
+        let mut phase = settle.lock().unwrap_or_else(|p| p.into_inner());
+        match std::mem::replace(&mut *phase, Phase::Gone) {
+            Phase::Calling => *phase = Phase::Inline(value),
+            Phase::Waiting(deferred) => deferred.resolve(Box::new(move |_| Ok(value))),
+            Phase::Inline(_) | Phase::Gone => {}
+        }
+    });
+    let napi_error = |e: napi::Error| Error::new(error::Code::Config, e.reason);
+    // Held while the deferred is made, so that a libnol thread finishing meanwhile waits for it.
+    let mut phase = phase.lock().unwrap_or_else(|p| p.into_inner());
+    match std::mem::replace(&mut *phase, Phase::Gone) {
+        Phase::Inline(value) => PromiseRaw::resolve(env, value).map_err(napi_error),
+        Phase::Calling => {
+            let (deferred, promise) = env.create_deferred().map_err(napi_error)?;
+            *phase = Phase::Waiting(deferred);
+            Ok(PromiseRaw::new(env.raw(), promise.raw()))
+        }
+        Phase::Waiting(_) | Phase::Gone => Err(Error::new(
+            error::Code::Config,
+            "internal: a lookup settled twice",
+        )),
+    }
+}
 
 pub struct PrecallTask {
     client: nol_core::Client,
