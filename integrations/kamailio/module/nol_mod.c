@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../core/counters.h"
 #include "../../core/data_lump.h"
 #include "../../core/dprint.h"
 #include "../../core/kemi.h"
@@ -407,6 +408,8 @@ static int make_client(nol_client **out)
 
 /* ---- module life cycle ------------------------------------------------------------------- */
 
+static int register_counters(void);
+
 static int mod_init(void)
 {
 	nol_client *probe = NULL;
@@ -414,6 +417,8 @@ static int mod_init(void)
 		LM_ERR("nol: route_advance_code must be 503 or 404\n");
 		return -1;
 	}
+	if(register_counters() < 0)
+		return -1;
 	if(build_config() < 0)
 		return -1;
 	/* Check the whole configuration now (key, URL, public key), then drop the probe: the
@@ -461,6 +466,53 @@ static void mod_destroy(void)
 	}
 }
 
+/* ---- counters (kamcmd cnt.grp_get_all nol, with the ctl and counters modules) ------------- */
+
+static counter_handle_t cnt_lookups, cnt_verified, cnt_cached, cnt_failed_open, cnt_decline,
+		cnt_redirect, cnt_route_advance;
+
+static int register_counters(void)
+{
+	struct {
+		counter_handle_t *h;
+		const char *name;
+		const char *doc;
+	} defs[] = {
+		{&cnt_lookups, "lookups", "nol_lookup() calls"},
+		{&cnt_verified, "verified", "answers fetched and signature-checked for the call"},
+		{&cnt_cached, "cached", "answers from the cache"},
+		{&cnt_failed_open, "failed_open", "lookups that failed open (route-advance)"},
+		{&cnt_decline, "decline_603", "decisions to decline (block opt-in)"},
+		{&cnt_redirect, "redirect_302", "decisions to divert to the screening Contact"},
+		{&cnt_route_advance, "route_advance", "decisions to route on"},
+	};
+	size_t i;
+	for(i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		if(counter_register(defs[i].h, "nol", defs[i].name, 0, 0, 0, defs[i].doc, 0) < 0) {
+			LM_ERR("nol: cannot register counter %s\n", defs[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void count_decision(void)
+{
+	counter_inc(cnt_lookups);
+	if(nol_last.failed_open)
+		counter_inc(cnt_failed_open);
+	else if(nol_last.str[NK_OUTCOME] && strcmp(nol_last.str[NK_OUTCOME], "cached") == 0)
+		counter_inc(cnt_cached);
+	else
+		counter_inc(cnt_verified);
+	if(nol_last.code == 603)
+		counter_inc(cnt_decline);
+	else if(nol_last.code == 302)
+		counter_inc(cnt_redirect);
+	else
+		counter_inc(cnt_route_advance);
+}
+
 /* ---- the lookup -------------------------------------------------------------------------- */
 
 /* The string accessors of a result and the $nol(key) each fills (NULL from libnol: $null). */
@@ -479,7 +531,7 @@ static const struct {
 	{NK_DISPLAY_LINE, nol_result_display_line},
 };
 
-static int ki_nol_lookup(sip_msg_t *msg)
+static int nol_lookup_once(sip_msg_t *msg)
 {
 	struct hdr_field *caller_hf = NULL, *identity_hf;
 	char *number = NULL, *verstat = NULL, *attestation = NULL, *to = NULL;
@@ -647,6 +699,14 @@ done:
 		pkg_free(attestation);
 	if(to)
 		pkg_free(to);
+	return ret;
+}
+
+static int ki_nol_lookup(sip_msg_t *msg)
+{
+	int ret = nol_lookup_once(msg);
+	if(msg != NULL)
+		count_decision();
 	return ret;
 }
 

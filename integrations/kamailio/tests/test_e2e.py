@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -537,3 +538,25 @@ def test_malformed_callers_still_get_an_answer(kam, mangle):
     assert got[cid].code in (400, 302, 503), got[cid].raw
     # and the worker is still alive and deciding
     assert kam.client.invite("+14155550122").code == 302
+
+
+def test_decision_counters_over_kamcmd(sandbox, tmp_path):
+    ctl = f"unix:{tmp_path}/ctl.sock"
+    k = start(sandbox.url, sandbox.public_key, NOL_SCREENING_CONTACT=SCREENING, NOL_CTL=ctl)
+    try:
+        for number in ("+14155551212", "+14155551212", "+14155550122", "+14155550901"):
+            k.client.invite(number)
+        out = subprocess.run(
+            ["kamcmd", "-s", ctl, "cnt.grp_get_all", "nol"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout
+    finally:
+        k.stop()
+    counters = dict(re.findall(r"(\w+):\s*(\d+)", out))
+    assert counters.get("lookups") == "4", out
+    assert counters.get("failed_open") == "1", out
+    assert counters.get("redirect_302") == "1", out
+    assert counters.get("route_advance") == "3", out
+    assert counters.get("decline_603") == "0", out
+    # the second +14155551212 may be a cache hit or, in another worker, a fresh lookup
+    assert int(counters["verified"]) + int(counters["cached"]) == 3, out
