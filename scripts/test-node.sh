@@ -29,7 +29,8 @@ fi
 
 step "node: the sandbox (nol-cli)"
 cargo build -p nol-cli --locked
-export NOL_BIN="$root/target/debug/nol"
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+export NOL_BIN="$target_dir/debug/nol"
 
 step "node: example servers (examples/node)"
 (cd examples/node && npm ci --no-audit --no-fund)

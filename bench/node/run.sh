@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 (cd bindings/node && npm ci --no-audit --no-fund && npm run build)
 cargo build -p nol-cli --locked
-NOL_BIN="$PWD/target/debug/nol" node bench/node/bench.mjs
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+NOL_BIN="$target_dir/debug/nol" node bench/node/bench.mjs
