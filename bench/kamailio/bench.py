@@ -8,7 +8,8 @@ run against the same sandbox:
 Each lookup configuration runs with the five directory numbers repeated (what a real SBC sees:
 the same callers again; libnol answers from its cache, the recipe has none) and with a fresh
 number for every INVITE (every lookup goes to the service), and once with the service hanging.
-The load is closed-loop: WINDOW INVITEs outstanding, a new one sent per reply, for SECONDS.
+The load is closed-loop: WINDOW INVITEs outstanding, a new one sent per reply, for SECONDS per
+row, the rows interleaved over ROUNDS rounds.
 
 Run by bench/kamailio/run.sh, which builds everything first. Prints a Markdown table.
 """
@@ -98,6 +99,8 @@ def load(client: SipClient, numbers, seconds: float, window: int) -> dict:
         return latencies[min(len(latencies) - 1, int(p / 100.0 * len(latencies)))]
 
     return {
+        "latencies": latencies,
+        "elapsed": elapsed,
         "n": len(latencies),
         "rate": len(latencies) / elapsed,
         "p50": pct(50),
@@ -127,15 +130,49 @@ def fmt(name: str, res: dict) -> str:
     )
 
 
+def merge(results: list[dict]) -> dict:
+    """One row from several rounds: replies over the time they took, percentiles over all."""
+    latencies = sorted(x for r in results for x in r["latencies"])
+    elapsed = sum(r["elapsed"] for r in results)
+    codes: dict[int, int] = {}
+    for r in results:
+        for c, n in r["codes"].items():
+            codes[c] = codes.get(c, 0) + n
+
+    def pct(p):
+        if not latencies:
+            return float("nan")
+        return latencies[min(len(latencies) - 1, int(p / 100.0 * len(latencies)))]
+
+    return {
+        "n": len(latencies),
+        "rate": len(latencies) / elapsed if elapsed else 0.0,
+        "p50": pct(50),
+        "p99": pct(99),
+        "max": latencies[-1] if latencies else float("nan"),
+        "lost": sum(r["lost"] for r in results),
+        "codes": codes,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--seconds", type=float, default=5.0, help="per row")
+    ap.add_argument("--seconds", type=float, default=3.0, help="per row and round")
+    ap.add_argument("--rounds", type=int, default=3, help="rows interleaved over rounds")
     ap.add_argument("--window", type=int, default=16, help="INVITEs outstanding")
     ap.add_argument("--children", type=int, default=4, help="kamailio UDP workers")
-    ap.add_argument("--hang-seconds", type=float, default=4.0)
+    ap.add_argument("--hang-seconds", type=float, default=3.0)
     args = ap.parse_args()
 
-    rows: list[str] = []
+    results: dict[str, list[dict]] = {}
+    order: list[str] = []
+
+    def record(name: str, res: dict) -> None:
+        if name not in results:
+            results[name] = []
+            order.append(name)
+        results[name].append(res)
+
     sb = Sandbox()
     hang = Sandbox(fault="hang")
     common = {"NOL_SCREENING_CONTACT": SCREENING}
@@ -149,45 +186,56 @@ def main() -> int:
         ("stock http_client + jansson", REPO / "bench/kamailio/stock_http_client.cfg", {}),
     ]
     try:
-        for name, cfg, env in configs:
-            k = Kamailio(
-                cfg=cfg, env={**common, **env, "NOL_BASE_URL": sb.url}, children=args.children
-            )
-            try:
-                if name == "no lookup":
-                    res = load(k.client, itertools.cycle(DIRECTORY), args.seconds, args.window)
-                    rows.append(fmt(name, res))
-                    continue
-                warm(k.client, DIRECTORY)
-                res = load(k.client, itertools.cycle(DIRECTORY), args.seconds, args.window)
-                rows.append(fmt(f"{name}, repeat callers", res))
-                res = load(k.client, fresh_numbers(), args.seconds, args.window)
-                rows.append(fmt(f"{name}, a new caller each INVITE", res))
-            finally:
-                k.stop()
-            # the service hangs: every lookup runs into its timeout
-            env_hang = {**common, **env, "NOL_BASE_URL": hang.url}
-            if "NOL_PUBLIC_KEY_FILE" in env_hang:
-                env_hang["NOL_PUBLIC_KEY_FILE"] = hang.public_key
-            k = Kamailio(cfg=cfg, env=env_hang, children=args.children)
-            try:
-                res = load(k.client, fresh_numbers(), args.hang_seconds, args.children)
-                rows.append(fmt(f"{name}, service hangs", res))
-            finally:
-                k.stop()
+        # the rows are interleaved over rounds so that a busy moment on a shared machine
+        # spreads over every configuration instead of landing on one
+        for _ in range(args.rounds):
+            for name, cfg, env in configs:
+                k = Kamailio(
+                    cfg=cfg, env={**common, **env, "NOL_BASE_URL": sb.url}, children=args.children
+                )
+                try:
+                    if name == "no lookup":
+                        record(name, load(k.client, itertools.cycle(DIRECTORY), args.seconds, args.window))
+                        continue
+                    warm(k.client, DIRECTORY)
+                    record(
+                        f"{name}, repeat callers",
+                        load(k.client, itertools.cycle(DIRECTORY), args.seconds, args.window),
+                    )
+                    record(
+                        f"{name}, a new caller each INVITE",
+                        load(k.client, fresh_numbers(), args.seconds, args.window),
+                    )
+                finally:
+                    k.stop()
+                # the service hangs: every lookup runs into its timeout (a new kamailio each
+                # round: libnol's circuit breaker starts closed)
+                env_hang = {**common, **env, "NOL_BASE_URL": hang.url}
+                if "NOL_PUBLIC_KEY_FILE" in env_hang:
+                    env_hang["NOL_PUBLIC_KEY_FILE"] = hang.public_key
+                k = Kamailio(cfg=cfg, env=env_hang, children=args.children)
+                try:
+                    record(
+                        f"{name}, service hangs",
+                        load(k.client, fresh_numbers(), args.hang_seconds, args.children),
+                    )
+                finally:
+                    k.stop()
     finally:
         sb.stop()
         hang.stop()
 
+    load_avg = os.getloadavg()[0]
     print(
         f"kamailio {args.children} UDP workers, {args.window} INVITEs outstanding "
-        f"({args.children} while the service hangs), {args.seconds:g} s a row, "
-        f"{os.cpu_count()} cores shared by kamailio, the sandbox and the load generator\n"
+        f"({args.children} while the service hangs), {args.rounds} rounds of {args.seconds:g} s "
+        f"a row, {os.cpu_count()} cores shared by kamailio, the sandbox and the load generator "
+        f"(load average {load_avg:.1f} at the end)\n"
     )
     print("| configuration | INVITEs/s | p50 ms | p99 ms | max ms | replies | lost | codes |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
-    for row in rows:
-        print(row)
+    for name in order:
+        print(fmt(name, merge(results[name])))
     return 0
 
 
