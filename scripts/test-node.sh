@@ -35,6 +35,9 @@ else
   echo "not a git checkout: drift check skipped"
 fi
 
+step "node: index.d.ts type-checks against typed usage (tsc --strict)"
+(cd bindings/node && npm run typecheck)
+
 step "node: the sandbox (nol-cli)"
 cargo build -p nol-cli --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps --locked | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')

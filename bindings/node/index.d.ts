@@ -32,12 +32,12 @@ export declare class Client {
    * Pre-call check on a destination before dialing (do-not-call scrub plus a compliance
    * signal). Resolves `UNKNOWN` with `failOpen` set on any failure, within the budget.
    */
-  precall(from: string, to: string): Promise<unknown>
+  precall(from: string, to: string): Promise<Precall>
   /**
    * Enrols one of your own verified numbers for call-provenance edges. Resolves
    * `enrolled: false` with `failOpen` set on any failure, within the budget.
    */
-  enroll(number: string): Promise<unknown>
+  enroll(number: string): Promise<Enrollment>
   /** Counters since the client was made. Synchronous and cheap. */
   stats(): Stats
 }
@@ -206,7 +206,7 @@ export interface Precall {
  * Resolves within the budget and never rejects: a body without a caller number, or one that
  * is not JSON, gets the fail-open variables. Throws only for a bad `options` value.
  */
-export declare function retellInbound(client: Client, body: object | string | Buffer, options?: RetellInboundOptions | undefined | null): Promise<RetellInboundResponse>
+export declare function retellInbound(client: Client, body: object | string | Buffer, options?: RetellInboundOptions | undefined | null): Promise<{ call_inbound: { override_agent_id?: string; override_agent_version?: number; dynamic_variables: Record<string, string>; metadata: Record<string, unknown> } }>
 
 /** Options of [`retell_inbound`]. */
 export interface RetellInboundOptions {
@@ -274,7 +274,7 @@ export interface VapiToolOptions {
  * Resolves within the budget and never rejects. Throws only when `toolCall` is not an object
  * or for a bad `options` value.
  */
-export declare function vapiToolResult(client: Client, toolCall: object, options?: VapiToolOptions | undefined | null): Promise<VapiToolResponse>
+export declare function vapiToolResult(client: Client, toolCall: object, options?: VapiToolOptions | undefined | null): Promise<{ results: Array<{ toolCallId: string; result: string }> }>
 
 /**
  * Whether a numbers.online response body carries a valid `response_signature` made by a key

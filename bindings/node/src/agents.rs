@@ -115,7 +115,9 @@ fn retell_response(d: &CoreDecision, options: &RetellInboundOptions) -> Value {
 ///
 /// Resolves within the budget and never rejects: a body without a caller number, or one that
 /// is not JSON, gets the fail-open variables. Throws only for a bad `options` value.
-#[napi(ts_return_type = "Promise<RetellInboundResponse>")]
+#[napi(
+    ts_return_type = "Promise<{ call_inbound: { override_agent_id?: string; override_agent_version?: number; dynamic_variables: Record<string, string>; metadata: Record<string, unknown> } }>"
+)]
 pub fn retell_inbound<'env>(
     env: &'env Env,
     client: &Client,
@@ -229,7 +231,7 @@ fn arguments(tool_call: &Map<String, Value>) -> Map<String, Value> {
 ///
 /// Resolves within the budget and never rejects. Throws only when `toolCall` is not an object
 /// or for a bad `options` value.
-#[napi(ts_return_type = "Promise<VapiToolResponse>")]
+#[napi(ts_return_type = "Promise<{ results: Array<{ toolCallId: string; result: string }> }>")]
 pub fn vapi_tool_result<'env>(
     env: &'env Env,
     client: &Client,

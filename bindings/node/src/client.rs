@@ -261,7 +261,7 @@ impl Client {
 
     /// Pre-call check on a destination before dialing (do-not-call scrub plus a compliance
     /// signal). Resolves `UNKNOWN` with `failOpen` set on any failure, within the budget.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Precall>")]
     pub fn precall(&self, from: String, to: String) -> AsyncTask<PrecallTask> {
         AsyncTask::new(PrecallTask {
             client: self.inner.clone(),
@@ -272,7 +272,7 @@ impl Client {
 
     /// Enrols one of your own verified numbers for call-provenance edges. Resolves
     /// `enrolled: false` with `failOpen` set on any failure, within the budget.
-    #[napi]
+    #[napi(ts_return_type = "Promise<Enrollment>")]
     pub fn enroll(&self, number: String) -> AsyncTask<EnrollTask> {
         AsyncTask::new(EnrollTask {
             client: self.inner.clone(),
