@@ -825,10 +825,12 @@ static void test_threads(void) {
   CHECK_STATUS(nol_client_stats(client, &stats), NOL_STATUS_OK);
   CHECK(stats.lookups == THREADS * PER_THREAD);
   CHECK(stats.fail_open == 0);
-  /* One request per number went out; everyone else shared it (counted as verified too) or
-   * hit the cache. */
+  /* About one request per number went out; everyone else shared it (counted as verified too)
+   * or hit the cache. ("About": a lookup that missed the cache just before the answer landed
+   * and looks for the flight just after it ended sends one more, so allow a few.) */
   CHECK(stats.verified + stats.cache_hits == THREADS * PER_THREAD);
-  CHECK(stats.verified - stats.shared_flights == 4);
+  CHECK(stats.verified - stats.shared_flights >= 4);
+  CHECK(stats.verified - stats.shared_flights <= 16);
   nol_client_free(client);
 }
 
