@@ -39,6 +39,15 @@ static_libs() {
   echo "-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 }
 
+echo
+echo "== nol.h compiles alone as C99 and as C++11 (-pedantic -Werror)"
+printf '#include "nol.h"\nint main(void) { return nol_version() == 0; }\n' >"$OUT/header.c"
+"$CC" -std=c99 -pedantic -Wall -Wextra -Werror -I "$ROOT/include" -fsyntax-only "$OUT/header.c"
+if command -v c++ >/dev/null; then
+  cp "$OUT/header.c" "$OUT/header.cpp"
+  c++ -std=c++11 -pedantic -Wall -Wextra -Werror -I "$ROOT/include" -fsyntax-only "$OUT/header.cpp"
+fi
+
 fail=0
 for mode in "${MODES[@]}"; do
   echo
