@@ -745,3 +745,31 @@ fn https_to_something_that_does_not_speak_tls_fails_open_as_tls() {
     assert_eq!(d.fail_open(), Some(&FailOpen::Tls));
     assert!(elapsed < BUDGET + MARGIN);
 }
+
+#[test]
+fn single_flight_holds_when_the_answer_lands_between_the_cache_miss_and_the_join() {
+    // No response delay: answers land while other threads are between their cache miss and
+    // the in-flight check, the window where a second request used to slip through.
+    let sb = sandbox();
+    let c = Client::new(ClientConfig {
+        budget: Duration::from_secs(2),
+        ..config(&sb)
+    })
+    .unwrap();
+    let rounds = 120;
+    for round in 0..rounds {
+        let number = format!("+1415558{round:04}");
+        let barrier = Arc::new(std::sync::Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (c, b, n) = (c.clone(), barrier.clone(), number.clone());
+                std::thread::spawn(move || {
+                    b.wait();
+                    c.lookup(&Call::new(&n)).verified()
+                })
+            })
+            .collect();
+        assert!(threads.into_iter().all(|t| t.join().unwrap()));
+    }
+    assert_eq!(sb.lookups(), rounds, "one request per number");
+}

@@ -668,6 +668,12 @@ impl Inner {
             match flights.get(&key) {
                 Some((slot, sent_until)) if *sent_until > Instant::now() => (slot.clone(), false),
                 _ => {
+                    // A flight stores its answer before it leaves this map (under this lock):
+                    // one that ended since the cache miss above is in the cache now.
+                    if let Some(hit) = self.answers.as_ref().and_then(|c| c.get(&key)) {
+                        drop(flights);
+                        return Begun::Done(from_cache(policy, &hit, call.local_contact));
+                    }
                     let slot = Arc::new(Slot::new());
                     flights.insert(key.clone(), (slot.clone(), deadline));
                     (slot, true)
