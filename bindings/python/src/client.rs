@@ -88,19 +88,30 @@ impl Client {
         api_key: Option<&Bound<'_, PyAny>>,
         base_url: Option<String>,
         public_key_pem: Option<&Bound<'_, PyAny>>,
-        budget_ms: u64,
-        cache_size: u64,
+        budget_ms: i64,
+        cache_size: i64,
         policy: Option<Policy>,
         default_country: Option<String>,
-        max_in_flight: usize,
+        max_in_flight: i64,
         circuit_breaker: bool,
         rate_limit_per_minute: Option<u32>,
     ) -> PyResult<Client> {
+        // Out-of-range numbers are configuration errors (not OverflowError from the conversion).
+        let positive = |value: i64, what: &str| {
+            u64::try_from(value)
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| Kind::Config.err(format!("{what} must be more than zero")))
+        };
+        let budget_ms = positive(budget_ms, "budget_ms")?;
+        let max_in_flight = positive(max_in_flight, "max_in_flight")?;
+        let cache_size = u64::try_from(cache_size)
+            .map_err(|_| Kind::Config.err("cache_size must be zero (off) or more"))?;
         let mut config = ClientConfig {
             budget: Duration::from_millis(budget_ms),
             cache_size,
             default_country,
-            max_in_flight,
+            max_in_flight: usize::try_from(max_in_flight).unwrap_or(usize::MAX),
             breaker: circuit_breaker.then(BreakerConfig::default),
             rate_limit_per_minute,
             ..ClientConfig::default()

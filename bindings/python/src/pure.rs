@@ -106,10 +106,10 @@ pub fn verify_response(
     body: &Bound<'_, PyAny>,
     public_key_pem: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
-    let owned;
+    let (parsed, owned);
     let keys: &CoreKeys = if let Ok(k) = public_key_pem.cast::<TrustedKeys>() {
-        owned = k.get().inner.clone();
-        &owned
+        parsed = k;
+        &parsed.get().inner
     } else {
         owned = keys_for_pem(text_of(public_key_pem, "public_key_pem")?)?;
         &owned

@@ -208,8 +208,9 @@ def test_configuration_errors(sandbox, monkeypatch) -> None:
         nol.Client(SANDBOX_KEY, "http://numbers.example", pem)
     with pytest.raises(nol.ConfigError):
         nol.Client(SANDBOX_KEY, "ftp://x", pem)
-    with pytest.raises(nol.ConfigError):
-        nol.Client(SANDBOX_KEY, sandbox.url, pem, budget_ms=0)
+    for bad in ({"budget_ms": 0}, {"budget_ms": -1}, {"max_in_flight": 0}, {"cache_size": -1}):
+        with pytest.raises(nol.ConfigError):
+            nol.Client(SANDBOX_KEY, sandbox.url, pem, **bad)
     with pytest.raises(nol.ConfigError):
         nol.Client(SANDBOX_KEY, sandbox.url, pem, default_country="XX")
     with pytest.raises(TypeError):
