@@ -42,7 +42,7 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             KeyError::NoKey => "no PUBLIC KEY block in the PEM text",
-            KeyError::Invalid => "a PUBLIC KEY block is not an Ed25519 public key",
+            KeyError::Invalid => "a PUBLIC KEY block is not a usable Ed25519 public key",
         })
     }
 }
@@ -68,6 +68,11 @@ impl TrustedKeys {
             let end = after.find(END).ok_or(KeyError::Invalid)? + END.len();
             let key =
                 VerifyingKey::from_public_key_pem(&after[..end]).map_err(|_| KeyError::Invalid)?;
+            // A small-order key would accept forged signatures; refuse it here, once, so that
+            // verification can be the plain RFC 8032 check Node's OpenSSL does.
+            if key.is_weak() {
+                return Err(KeyError::Invalid);
+            }
             found.push(key);
             rest = &after[end..];
         }
@@ -78,9 +83,13 @@ impl TrustedKeys {
         Ok(())
     }
 
-    /// Trusts a raw 32-byte Ed25519 public key.
-    pub fn add_key(&mut self, key: VerifyingKey) {
+    /// Trusts an Ed25519 public key (a small-order, weak key is refused).
+    pub fn add_key(&mut self, key: VerifyingKey) -> Result<(), KeyError> {
+        if key.is_weak() {
+            return Err(KeyError::Invalid);
+        }
         self.keys.push(key);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -149,7 +158,7 @@ pub fn verify(body: &[u8], keys: &TrustedKeys) -> Result<Verified, SignatureErro
     if keys
         .keys
         .iter()
-        .any(|k| k.verify_strict(&message, &signature).is_ok())
+        .any(|k| ed25519_dalek::Verifier::verify(k, &message, &signature).is_ok())
     {
         Ok(Verified { members })
     } else {
@@ -253,6 +262,21 @@ mod tests {
             check(r#"{"a":1,"a":1,"response_signature":"x"}"#),
             SignatureError::DuplicateKey
         );
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point: small order, it would "verify" forged signatures.
+        let weak = VerifyingKey::from_bytes(&{
+            let mut b = [0u8; 32];
+            b[0] = 1;
+            b
+        })
+        .unwrap();
+        assert!(weak.is_weak());
+        assert_eq!(TrustedKeys::default().add_key(weak), Err(KeyError::Invalid));
+        let pem = weak.to_public_key_pem(Default::default()).unwrap();
+        assert_eq!(TrustedKeys::from_pem(&pem).unwrap_err(), KeyError::Invalid);
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn key() -> &'static (SigningKey, TrustedKeys) {
     KEY.get_or_init(|| {
         let sk = SigningKey::from_bytes(&[42; 32]);
         let mut keys = TrustedKeys::default();
-        keys.add_key(sk.verifying_key());
+        keys.add_key(sk.verifying_key()).expect("a strong key");
         (sk, keys)
     })
 }
