@@ -12,9 +12,34 @@ use std::time::Instant;
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 pub(crate) struct Pool {
-    sender: SyncSender<Job>,
+    /// `None` only while the pool is dropped.
+    sender: Option<SyncSender<Job>>,
     free: Arc<AtomicUsize>,
     size: usize,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    /// The process that started the workers.
+    pid: u32,
+}
+
+/// Joins a thread unless it is the current one (the last handle on a client can be dropped by
+/// one of its own threads) or it belongs to the parent of a forked process (a child has only
+/// the thread that called fork: there is nothing to join, and waiting would never end).
+fn join_unless_current(handle: std::thread::JoinHandle<()>, spawned_by: u32) {
+    if spawned_by == std::process::id() && handle.thread().id() != std::thread::current().id() {
+        let _ = handle.join();
+    }
+}
+
+impl Drop for Pool {
+    /// Closes the queue and waits for the workers to end (a worker still on a request ends
+    /// with its deadline), so that no thread of a freed client outlives it: a host that frees
+    /// a client and then forks must not hand its children memory owned by threads they lack.
+    fn drop(&mut self) {
+        self.sender.take();
+        for handle in self.workers.drain(..) {
+            join_unless_current(handle, self.pid);
+        }
+    }
 }
 
 impl Pool {
@@ -25,14 +50,23 @@ impl Pool {
         let (sender, receiver) = mpsc::sync_channel::<Job>(size);
         let receiver = Arc::new(Mutex::new(receiver));
         let free = Arc::new(AtomicUsize::new(size));
+        let mut workers = Vec::with_capacity(size);
         for i in 0..size {
             let receiver = receiver.clone();
             let free = free.clone();
-            std::thread::Builder::new()
-                .name(format!("nol-worker-{i}"))
-                .spawn(move || worker(receiver, free))?;
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("nol-worker-{i}"))
+                    .spawn(move || worker(receiver, free))?,
+            );
         }
-        Ok(Pool { sender, free, size })
+        Ok(Pool {
+            sender: Some(sender),
+            free,
+            size,
+            workers,
+            pid: std::process::id(),
+        })
     }
 
     /// Claims a free worker, or `None` at once when every worker is busy.
@@ -66,7 +100,12 @@ impl Reservation<'_> {
         // Capacity equals the number of workers and this worker is claimed: never full. If the
         // workers are gone (they never exit while the pool lives), the job is dropped unrun
         // and its caller's deadline still holds.
-        if self.pool.sender.try_send(job).is_ok() {
+        if self
+            .pool
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.try_send(job).is_ok())
+        {
             self.used = true;
         }
     }
@@ -186,6 +225,8 @@ struct TimerShared {
 /// without holding a thread while its request is out.
 pub(crate) struct Timer {
     shared: Arc<TimerShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pid: u32,
 }
 
 impl Timer {
@@ -195,10 +236,14 @@ impl Timer {
             wake: Condvar::new(),
         });
         let s = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("nol-timer".into())
             .spawn(move || timer_loop(&s))?;
-        Ok(Timer { shared })
+        Ok(Timer {
+            shared,
+            thread: Some(thread),
+            pid: std::process::id(),
+        })
     }
 
     pub(crate) fn schedule(&self, at: Instant, task: Task) -> u64 {
@@ -236,6 +281,9 @@ impl Drop for Timer {
             .unwrap_or_else(|p| p.into_inner())
             .stop = true;
         self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            join_unless_current(thread, self.pid);
+        }
     }
 }
 
@@ -327,6 +375,24 @@ mod tests {
             done.wait_until(Instant::now() + Duration::from_secs(5)),
             Some(7)
         );
+    }
+
+    #[test]
+    fn dropping_the_pool_ends_its_threads() {
+        let pool = Pool::new(3).unwrap();
+        let threads: Vec<_> = pool.workers.iter().map(|h| h.thread().clone()).collect();
+        assert_eq!(threads.len(), 3);
+        let done = Arc::new(Slot::new());
+        let d = done.clone();
+        pool.try_reserve().expect("free").run(Box::new(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            d.set(1);
+        }));
+        drop(pool);
+        // Joined: the job in flight had finished before drop returned.
+        assert_eq!(done.wait_until(Instant::now()), Some(1));
+        let timer = Timer::new().unwrap();
+        drop(timer);
     }
 
     #[test]
