@@ -4,29 +4,19 @@ Usage: requests_seed.py BASE_URL PUBLIC_KEY_PEM API_KEY N
 Prints one JSON object: {"fresh": [seconds...], "cached": [seconds...]}. "cached" is a dict
 cache in front of the same call, keyed by number (the seed's advice: cache by E.164).
 """
-import base64
 import json
+import os
 import sys
 import time
 
 import requests
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+# The seed's verify, as users copy it, shared with the Python package's benchmark.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from seed_verify import make_verify  # noqa: E402
 
 base, pem_path, key, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-pub = load_pem_public_key(open(pem_path, "rb").read())
-
-
-def verify(resp: dict) -> bool:  # the seed's function, as published
-    sig = resp.get("response_signature", "")
-    if not sig.startswith("ed25519:"):
-        return False
-    body = {k: resp[k] for k in sorted(resp) if k != "response_signature"}
-    canonical = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    try:
-        pub.verify(base64.b64decode(sig[8:]), canonical.encode("utf-8"))
-        return True
-    except Exception:
-        return False
+verify = make_verify(open(pem_path, "rb").read())
 
 
 session = requests.Session()
