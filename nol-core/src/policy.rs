@@ -279,7 +279,7 @@ impl Policy {
                     Some(contact) => SipReply {
                         code: 302,
                         reason: reason_phrase(302),
-                        contact: Some(sanitize_header_value(contact)),
+                        contact: Some(sanitize(contact)),
                     },
                     None => SipReply::route_advance(self.route_advance_code),
                 }
@@ -450,11 +450,6 @@ fn sanitize_token(text: &str) -> String {
             }
         })
         .collect()
-}
-
-/// A header value: printable text without CR, LF or control characters.
-fn sanitize_header_value(text: &str) -> String {
-    sanitize(text)
 }
 
 fn quote_escape(text: &str) -> String {
