@@ -13,7 +13,7 @@ pub mod policy;
 pub mod signature;
 pub mod stir;
 
-pub use client::{ApiKey, Call, Client, ClientConfig, ConfigError, Context, Stats};
+pub use client::{ApiKey, Call, Client, ClientConfig, ConfigError, Context, ForkSafeClient, Stats};
 pub use e164::{Caller, E164Error, E164};
 pub use model::{IdentityType, LookupResponse, LookupResult, ModelError, RecommendedAction};
 pub use policy::{Decision, FailOpen, Outcome, Policy, RiskTag, SipReply};

@@ -1,36 +1,25 @@
-//! `nol_client`: a nol-core `Client` that survives `fork()`, and the lookup.
+//! `nol_client`: a nol-core `ForkSafeClient` and the lookup.
 //!
-//! Fork safety. Switches (Kamailio, OpenSIPS) make a module's state in the main process and
-//! then fork their workers. A nol-core client owns worker threads, a timer thread, keep-alive
-//! connections and locks; after `fork()` the child has the memory of all of that but none of
-//! the threads, and any lock another thread held at the moment of the fork stays locked
-//! forever. So a `nol_client` keeps its configuration and remembers the fork generation its
-//! inner client was made in. A `pthread_atfork` child handler bumps the generation in every
-//! child; the first call that uses the client in the child sees the change and builds a new
-//! inner client (new threads, new connections, an empty cache, fresh stats). The inherited one
-//! is never touched again: not used, not dropped (dropping it could wait on a thread or a lock
-//! that does not exist in the child, or write on the parent's connections). Its memory, a
-//! copy the child got from the fork, stays reachable and is simply not freed.
+//! Fork safety lives in nol-core (`nol_core::client::ForkSafeClient`: one client per fork
+//! depth, the inherited ones never touched in the child). nol-core has no `unsafe`, so the C
+//! ABI registers the `pthread_atfork` child handler that tells it a fork happened.
 
 use std::ffi::c_char;
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Once;
 
-use nol_core::{Call, Client, ClientConfig, ConfigError, Context, Decision, FailOpen, Stir};
+use nol_core::client::after_fork_in_child;
+use nol_core::{Call, Client, ClientConfig, ConfigError, Context, ForkSafeClient};
 
 use crate::arg;
 use crate::config::nol_config;
 use crate::error::{boundary, boundary_void, nol_status, Fail};
 use crate::result::nol_result;
 
-/// Bumped in every child process by the `pthread_atfork` child handler.
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static REGISTER_ATFORK: Once = Once::new();
 
-extern "C" fn after_fork_in_child() {
+extern "C" fn on_fork_in_child() {
     // Async-signal-safe: one atomic add.
-    FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+    after_fork_in_child();
 }
 
 fn register_atfork() {
@@ -38,47 +27,9 @@ fn register_atfork() {
         // SAFETY: registers a handler that only does an atomic add. glibc ties the handler to
         // this shared object (`__dso_handle`), so it is unregistered if libnol is unloaded.
         unsafe {
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+            libc::pthread_atfork(None, None, Some(on_fork_in_child));
         }
     });
-}
-
-fn generation() -> u64 {
-    FORK_GENERATION.load(Ordering::Acquire)
-}
-
-/// An inner client and the fork generation it was made in.
-struct Built {
-    generation: u64,
-    client: Client,
-    /// The client this one replaced after a fork (inherited from the parent), or NULL.
-    inherited: *mut Built,
-}
-
-/// Inherited clients a freed `nol_client` left behind: kept reachable, never dropped.
-struct Abandoned {
-    /// Never read: held so that the inherited memory stays reachable (leak checkers agree).
-    #[allow(dead_code)]
-    built: *mut Built,
-    next: *mut Abandoned,
-}
-
-static ABANDONED: AtomicPtr<Abandoned> = AtomicPtr::new(ptr::null_mut());
-
-fn abandon(built: *mut Built) {
-    let node = Box::into_raw(Box::new(Abandoned {
-        built,
-        next: ptr::null_mut(),
-    }));
-    let mut head = ABANDONED.load(Ordering::Acquire);
-    loop {
-        // SAFETY: `node` is ours until published by the exchange below.
-        unsafe { (*node).next = head };
-        match ABANDONED.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return,
-            Err(now) => head = now,
-        }
-    }
 }
 
 /// A numbers.online client (a Rust `nol_core::Client` plus its configuration). Made by
@@ -94,88 +45,24 @@ fn abandon(built: *mut Built) {
 /// Both processes may go on using the client. This relies on `pthread_atfork`, which `fork()`
 /// runs; a child made by a raw `clone` system call is not supported.
 pub struct nol_client {
-    config: ClientConfig,
-    current: AtomicPtr<Built>,
+    inner: ForkSafeClient,
 }
 
-// SAFETY: the raw pointers point to `Built`s owned by this `nol_client`, which only hands out
-// shared references to them (a `Client` is `Send + Sync`) and frees them in `Drop`.
-unsafe impl Send for nol_client {}
-unsafe impl Sync for nol_client {}
-
 impl nol_client {
-    pub(crate) fn new(mut config: ClientConfig) -> Result<nol_client, ConfigError> {
+    pub(crate) fn new(config: ClientConfig) -> Result<nol_client, ConfigError> {
         register_atfork();
-        // Fill from the environment once, so that a child rebuilds exactly the same client.
-        config.apply_env()?;
-        let built = Box::new(Built {
-            generation: generation(),
-            client: Client::new(config.clone())?,
-            inherited: ptr::null_mut(),
-        });
         Ok(nol_client {
-            config,
-            current: AtomicPtr::new(Box::into_raw(built)),
+            inner: ForkSafeClient::new(config)?,
         })
     }
 
     /// The inner client of this process, made anew after a fork.
     pub(crate) fn client(&self) -> Result<&Client, ConfigError> {
-        loop {
-            let current = self.current.load(Ordering::Acquire);
-            // SAFETY: `current` is never NULL and lives until `Drop`.
-            let built = unsafe { &*current };
-            let now = generation();
-            if built.generation == now {
-                return Ok(&built.client);
-            }
-            let fresh = Box::into_raw(Box::new(Built {
-                generation: now,
-                client: Client::new(self.config.clone())?,
-                inherited: current,
-            }));
-            match self
-                .current
-                .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
-            {
-                // SAFETY: just published; lives until `Drop`.
-                Ok(_) => return Ok(unsafe { &(*fresh).client }),
-                // Another thread of this child rebuilt first: use its client.
-                // SAFETY: `fresh` was never published.
-                Err(_) => drop(unsafe { Box::from_raw(fresh) }),
-            }
-        }
+        self.inner.client()
     }
 
-    pub(crate) fn lookup(&self, call: &Call<'_>) -> Decision {
-        match self.client() {
-            Ok(client) => client.lookup(call),
-            // The child could not start its threads: fail open like a full pool.
-            Err(_) => self.config.policy.fail_open(
-                FailOpen::Busy,
-                None,
-                Stir::from_parts(call.verstat, call.attestation),
-                call.local_contact,
-            ),
-        }
-    }
-}
-
-impl Drop for nol_client {
-    fn drop(&mut self) {
-        let now = generation();
-        let mut next = *self.current.get_mut();
-        while !next.is_null() {
-            // SAFETY: every `Built` in the chain is owned by this client.
-            let (generation, inherited) = unsafe { ((*next).generation, (*next).inherited) };
-            if generation == now {
-                // Made in this process: drop it (its threads end, its connections close).
-                drop(unsafe { Box::from_raw(next) });
-            } else {
-                abandon(next);
-            }
-            next = inherited;
-        }
+    pub(crate) fn lookup(&self, call: &Call<'_>) -> nol_core::Decision {
+        self.inner.lookup(call)
     }
 }
 
@@ -391,35 +278,24 @@ mod tests {
     use super::*;
     use nol_core::{ApiKey, TrustedKeys};
 
-    fn config(url: &str, pem: &str) -> ClientConfig {
-        ClientConfig {
-            api_key: Some(ApiKey::new("nol_sandbox_standard_key").unwrap()),
-            base_url: url.to_string(),
-            public_keys: TrustedKeys::from_pem(pem).unwrap(),
-            ..ClientConfig::default()
-        }
-    }
-
     #[test]
-    fn a_new_fork_generation_rebuilds_the_inner_client_and_keeps_the_old_one() {
+    fn a_fork_rebuilds_the_inner_client() {
         let sandbox = nol_sandbox::Sandbox::start(Default::default()).unwrap();
-        let client = nol_client::new(config(&sandbox.url(), &sandbox.public_key_pem())).unwrap();
+        let client = nol_client::new(ClientConfig {
+            api_key: Some(ApiKey::new("nol_sandbox_standard_key").unwrap()),
+            base_url: sandbox.url(),
+            public_keys: TrustedKeys::from_pem(&sandbox.public_key_pem()).unwrap(),
+            ..ClientConfig::default()
+        })
+        .unwrap();
         let first = client.client().unwrap() as *const Client;
-        assert_eq!(client.client().unwrap() as *const Client, first);
-        let d = client.lookup(&Call::new("+14155551212"));
-        assert!(d.verified());
+        assert!(client.lookup(&Call::new("+14155551212")).verified());
         // What the atfork handler does in a child.
-        FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
-        let second = client.client().unwrap() as *const Client;
-        assert_ne!(second, first);
+        on_fork_in_child();
+        assert_ne!(client.client().unwrap() as *const Client, first);
         // The rebuilt client starts with an empty cache and fresh counters.
         assert_eq!(client.client().unwrap().stats().lookups, 0);
         let d = client.lookup(&Call::new("+14155551212"));
         assert!(d.verified() && !d.from_cache());
-        // The old one is kept in the chain, not dropped.
-        let built = unsafe { &*client.current.load(Ordering::Acquire) };
-        assert!(!built.inherited.is_null());
-        drop(client);
-        assert!(!ABANDONED.load(Ordering::Acquire).is_null());
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use nol_core::client::{BreakerConfig, ClientConfig, DEFAULT_BASE_URL};
-use nol_core::{ApiKey, Call, Client as CoreClient, Context};
+use nol_core::{ApiKey, Call, Context, ForkSafeClient};
 use pyo3::prelude::*;
 
 use crate::error::{Kind, ToPyResult};
@@ -28,7 +28,8 @@ use crate::types::{Decision, Enrollment, Policy, Precall, Stats};
 /// - `rate_limit_per_minute`: a client-side limit (60 on the free tier), or `None`.
 #[pyclass(module = "nol", frozen)]
 pub struct Client {
-    inner: CoreClient,
+    /// Rebuilt in a forked child on first use (`os.register_at_fork` tells nol-core).
+    inner: ForkSafeClient,
     base_url: String,
 }
 
@@ -149,7 +150,7 @@ impl Client {
                 } else {
                     config.base_url.trim().trim_end_matches('/').to_string()
                 };
-                CoreClient::new(config).map(|c| (c, url))
+                ForkSafeClient::new(config).map(|c| (c, url))
             })
             .to_py()?;
         Ok(Client { inner, base_url })
@@ -256,10 +257,10 @@ impl Client {
     }
 
     /// Counters since the client was made.
-    fn stats(&self) -> Stats {
-        Stats {
-            inner: self.inner.stats(),
-        }
+    fn stats(&self) -> PyResult<Stats> {
+        Ok(Stats {
+            inner: self.inner.stats().to_py()?,
+        })
     }
 
     fn __repr__(&self) -> String {
@@ -270,4 +271,10 @@ impl Client {
         )
         .replace('"', "'")
     }
+}
+
+/// Runs in a child after `os.fork()`: the next call on any `Client` builds the child's own.
+#[pyfunction]
+pub(crate) fn after_fork_in_child() {
+    nol_core::client::after_fork_in_child();
 }

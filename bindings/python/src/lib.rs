@@ -25,5 +25,13 @@ fn _nol(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Enrollment>()?;
     m.add_class::<types::Stats>()?;
     m.add_class::<client::Client>()?;
+    // A client made before `fork()` (gunicorn --preload, multiprocessing) builds its own
+    // threads and connections in the child: nol-core only needs to be told of the fork.
+    let after_fork = wrap_pyfunction!(client::after_fork_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(m.py());
+    kwargs.set_item("after_in_child", after_fork)?;
+    m.py()
+        .import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
     Ok(())
 }

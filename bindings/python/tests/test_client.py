@@ -4,6 +4,8 @@ service with the circuit breaker off."""
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -345,3 +347,53 @@ def test_a_thousand_concurrent_lookups_against_a_hanging_service(hanging_sandbox
     s = c.stats()
     assert s.lookups == 1000 and not s.circuit_open
     assert s.fail_open.get("timeout", 0) + s.fail_open.get("busy", 0) == 1000
+
+
+# Python 3.12+ warns about any fork of a threaded process; forking one is what this tests.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_client_made_before_fork_works_in_the_child(sandbox) -> None:
+    """gunicorn --preload and multiprocessing make a client in the parent and use it in
+    forked children: the child gets its own threads, connections, cache and counters."""
+    c = sandbox.client(budget_ms=1500)
+    assert c.lookup("+14155551212").verified  # threads started, a connection kept alive
+    # A lookup that is inside the client (a worker, a flight, locks) at the moment of the fork.
+    busy = threading.Thread(target=c.lookup, args=(fault_number("hang"),))
+    busy.start()
+    time.sleep(0.1)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            start = time.monotonic()
+            d = c.lookup("+14155551212")
+            hang = c.lookup(fault_number("hang"))
+            report = {
+                "verified": d.verified,
+                "from_cache": d.from_cache,
+                "name": d.caller_name,
+                "hang": hang.fail_open,
+                "took": time.monotonic() - start,
+                "lookups": c.stats().lookups,
+            }
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = json.loads(pipe.read() or b"{}")
+    assert os.WIFEXITED(status)
+    took = report.pop("took", None)
+    assert report == {
+        "verified": True,
+        "from_cache": False,  # the parent's cache is not the child's
+        "name": "Acme Support",
+        "hang": "timeout",
+        "lookups": 2,
+    }
+    assert took is not None and took < 1.5 + 2 * MARGIN_S
+    busy.join()
+    # The parent is unaffected: its cache and counters are its own.
+    assert c.lookup("+14155551212").from_cache
+    assert c.stats().lookups == 3

@@ -10,6 +10,7 @@
 //! - A circuit breaker, the service's `Retry-After`, and an optional client-side rate limit
 //!   keep a failing or strict service from costing the switch anything.
 
+mod fork;
 mod guard;
 mod http;
 mod pool;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+pub use fork::{after_fork_in_child, ForkSafeClient, MAX_FORK_DEPTH};
 pub use guard::BreakerConfig;
 pub use stats::Stats;
 
