@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use ureq::http::Uri;
+use ureq::http::{HeaderValue, Uri};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
@@ -27,7 +27,8 @@ pub(crate) enum Answer {
 pub(crate) struct Http {
     agent: Agent,
     base: String,
-    auth: String,
+    /// `Bearer <key>`, marked sensitive: the HTTP stack's debug logs print `Sensitive`.
+    auth: HeaderValue,
     max_body: u64,
 }
 
@@ -35,6 +36,15 @@ impl fmt::Debug for Http {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http").field("base", &self.base).finish()
     }
+}
+
+fn bearer(api_key: &str) -> HeaderValue {
+    // An `ApiKey` is printable ASCII, so this cannot fail; were it to, the service answers 401
+    // and the lookup fails open.
+    let mut value = HeaderValue::from_str(&format!("Bearer {api_key}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    value.set_sensitive(true);
+    value
 }
 
 impl Http {
@@ -57,7 +67,7 @@ impl Http {
         Http {
             agent,
             base: base.trim_end_matches('/').to_string(),
-            auth: format!("Bearer {api_key}"),
+            auth: bearer(api_key),
             max_body,
         }
     }
@@ -81,7 +91,7 @@ impl Http {
             .config()
             .timeout_global(Some(remaining))
             .build()
-            .header("Authorization", &self.auth)
+            .header("Authorization", self.auth.clone())
             .header("Content-Type", "application/json")
             .send(body);
         let mut response = result.map_err(map_error)?;
