@@ -15,6 +15,7 @@ import nol
 
 log = logging.getLogger(__name__)
 
+VERIFIED_IDENTITIES = ("verified_business", "verified_individual")
 NEUTRAL_NOTE = "Caller lookup unavailable: treat the caller as unknown and carry on normally."
 
 
@@ -35,16 +36,23 @@ def signal_from(decision: nol.Decision) -> dict[str, Any]:
     """The tool result for a decision: small, JSON-ready, and worded for an LLM."""
     if decision.fail_open is not None:
         return neutral(decision.fail_open)
+    # `decision.verified` says the answer was signed by numbers.online; whether the caller's
+    # identity is verified is its `identity_type`. A listed business is a name, not a check.
+    identity_verified = decision.verified and decision.identity_type in VERIFIED_IDENTITIES
     if decision.action in ("challenge_or_route", "block_candidate"):
         note = "Elevated risk: do not share account details; offer to call back on a known number."
-    elif decision.verified and decision.caller_name:
-        note = f"The caller is {decision.caller_name} (verified by numbers.online)."
+    elif decision.identity_type == "verified_individual":
+        note = "The caller is a verified individual; no name is shared, so ask for it."
+    elif identity_verified and decision.caller_name:
+        note = f"The caller is {decision.caller_name}, a business verified by numbers.online."
+    elif decision.caller_name:
+        note = f"The number is listed as {decision.caller_name} (not verified): confirm who it is."
     else:
         note = "No record: treat the caller as unknown."
     return {
         "action": decision.action,
         "caller_name": decision.caller_name,
-        "verified": decision.verified,
+        "verified": identity_verified,
         "identity_type": decision.identity_type,
         "risk_level": decision.risk_level,
         "risk_score": decision.risk_score,

@@ -10,7 +10,7 @@ use napi::Env;
 use napi_derive::napi;
 use nol_core::client::Call;
 use nol_core::policy::Decision as CoreDecision;
-use nol_core::{Caller, E164};
+use nol_core::{Caller, IdentityType, E164};
 use serde_json::{json, Map, Value};
 
 use crate::client::{budget, promise_of, Client};
@@ -71,7 +71,8 @@ fn retell_response(d: &CoreDecision, options: &RetellInboundOptions) -> Value {
     vars.insert("caller_line_type", UNKNOWN.into());
     vars.insert("caller_on_dnc", UNKNOWN.into());
     vars.insert("caller_reassigned", UNKNOWN.into());
-    vars.insert("caller_verified", yes_no(d.verified()));
+    // A signed answer is not a verified caller: a listed business is a name, not a check.
+    vars.insert("caller_verified", yes_no(identity_verified(d)));
     vars.insert(
         "caller_identity",
         d.identity_type
@@ -159,6 +160,11 @@ pub struct VapiToolOptions {
     pub budget_ms: Option<f64>,
 }
 
+/// The caller's identity is verified (a verified business or individual, in a signed answer).
+fn identity_verified(d: &CoreDecision) -> bool {
+    d.verified() && d.identity_type.as_ref().is_some_and(|t| t.is_verified())
+}
+
 /// What the agent can say around a result.
 fn vapi_message(d: &CoreDecision) -> String {
     if let Some(reason) = d.fail_open() {
@@ -168,6 +174,9 @@ fn vapi_message(d: &CoreDecision) -> String {
         };
     }
     let who = match (&d.caller_name, &d.identity_type) {
+        (_, Some(IdentityType::VerifiedIndividual)) => {
+            "a verified individual's; no name is shared".into()
+        }
         (Some(name), Some(t)) if t.is_verified() => format!("a verified caller, {name}"),
         (Some(name), _) => format!("listed as {name}"),
         (None, _) => "not listed".into(),
@@ -185,7 +194,7 @@ fn vapi_bundle(d: &CoreDecision) -> Value {
         "valid": d.number.is_some(),
         "number": d.number.as_ref().map(|n| n.as_str()),
         "caller_name": d.caller_name,
-        "verified": d.verified() && d.identity_type.as_ref().is_some_and(|t| t.is_verified()),
+        "verified": identity_verified(d),
         "identity_type": d.identity_type.as_ref().map(|t| t.as_str()),
         "line_type": UNKNOWN,
         "carrier": Value::Null,
@@ -258,7 +267,11 @@ pub fn vapi_tool_result<'env>(
         .or_else(|| text("phone_number"))
         .or_else(|| text("phoneNumber"))
         .filter(|n| !n.is_empty());
-    let normalized = number.map(|n| E164::parse(n, text("country").filter(|c| !c.is_empty())));
+    // The tool call's own `country`, else the client's default country.
+    let country = text("country")
+        .filter(|c| !c.is_empty())
+        .or(client.inner.default_country());
+    let normalized = number.map(|n| E164::parse(n, country));
     let number = match normalized {
         Some(Ok(Caller::Number(n))) => n,
         other => {

@@ -35,6 +35,29 @@ test('retellInbound: options add the agent override and metadata; bad options th
   assert.throws(() => retellInbound({}, inbound), (e) => e instanceof Error && typeof e.code === 'string')
 })
 
+test('retellInbound: caller_verified means a verified identity, not only a signed answer', async () => {
+  const verifiedOf = async (number) => {
+    const body = { event: 'call_inbound', call_inbound: { from_number: number, to_number: '+14155550000' } }
+    return (await retellInbound(client, body)).call_inbound.dynamic_variables.caller_verified
+  }
+  assert.equal(await verifiedOf(DIRECTORY.business), 'true')
+  assert.equal(await verifiedOf(DIRECTORY.individual), 'true')
+  assert.equal(await verifiedOf(DIRECTORY.labelled), 'false')
+  assert.equal(await verifiedOf(DIRECTORY.noRecord), 'false')
+})
+
+test('vapiToolResult reads a national number in the client\'s default country', async () => {
+  const us = new Client(clientOptions(sb, { defaultCountry: 'US' }))
+  const r = await vapiToolResult(us, { id: 'n1', arguments: { number: '(415) 555-1212' } })
+  const bundle = JSON.parse(r.results[0].result)
+  assert.equal(bundle.valid, true)
+  assert.equal(bundle.number, DIRECTORY.business)
+  assert.equal(bundle.caller_name, 'Acme Support')
+  // Without a default country it is not a number.
+  const bare = JSON.parse((await vapiToolResult(client, { id: 'n2', arguments: { number: '(415) 555-1212' } })).results[0].result)
+  assert.equal(bare.valid, false)
+})
+
 test('retellInbound: anything that is not a call_inbound body fails open', async () => {
   for (const body of [42, null, 'nope', [], { call_inbound: { from_number: 7 } }]) {
     const r = await retellInbound(client, body)
@@ -50,6 +73,10 @@ test('vapiToolResult: both tool-call shapes, and a toolCall that is not an objec
   const bundle = JSON.parse(flat.results[0].result)
   assert.equal(bundle.caller_name, 'Verified & online')
   assert.equal(bundle.identity_type, 'verified_individual')
+  const listed = JSON.parse((await vapiToolResult(client, { id: 't2', arguments: { number: DIRECTORY.labelled } })).results[0].result)
+  assert.equal(listed.caller_name, 'Café Zürich — Bäckerei')
+  assert.equal(listed.verified, false) // a listed business is a name, not a verified identity
+  assert.match(listed.message, /listed as Café Zürich/)
   assert.throws(() => vapiToolResult(client, 'x'), { code: 'ERR_NOL_INVALID_ARG' })
   assert.throws(() => vapiToolResult(client, { id: 't' }, { budgetMs: -1 }), { code: 'ERR_NOL_INVALID_ARG' })
 })

@@ -38,16 +38,24 @@ def test_caller_signal_answers_and_degrades(sandbox, hanging_sandbox) -> None:
         c = sandbox.async_client()
         acme = await caller_signal.caller_signal(c, "+14155551212", "TN-Validation-Passed")
         risky = await caller_signal.caller_signal(c, "+14155550122")
+        person = await caller_signal.caller_signal(c, "+14155550100")
+        listed = await caller_signal.caller_signal(c, "+14155550111")
         unknown = await caller_signal.caller_signal(c, "+14155559876")
         bad = await caller_signal.caller_signal(c, 42)
         empty = await caller_signal.caller_signal(c, "  ")
         start = time.monotonic()
         hung = await caller_signal.caller_signal(hanging_sandbox.async_client(), "+14155551212")
-        return acme, risky, unknown, bad, empty, hung, time.monotonic() - start
+        took = time.monotonic() - start
+        return acme, risky, person, listed, unknown, bad, empty, hung, took
 
-    acme, risky, unknown, bad, empty, hung, elapsed = asyncio.run(main())
+    acme, risky, person, listed, unknown, bad, empty, hung, elapsed = asyncio.run(main())
     assert acme["caller_name"] == "Acme Support" and acme["verified"]
     assert "Acme Support" in acme["note"] and acme["receipt_id"].startswith("nol_rec_")
+    # A verified individual has no name to tell the agent; a listed business is not verified.
+    assert person["verified"] and "Verified & online" not in person["note"]
+    assert "verified individual" in person["note"]
+    assert listed["caller_name"] == "Café Zürich — Bäckerei" and not listed["verified"]
+    assert "not verified" in listed["note"]
     assert risky["action"] == "challenge_or_route" and "Elevated risk" in risky["note"]
     assert unknown["action"] == "allow_with_default_policy" and unknown["lookup"] == "ok"
     assert bad == caller_signal.neutral("no_number") and empty["lookup"] == "no_number"
