@@ -8,7 +8,7 @@
 //! as napi tasks on the libuv pool.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{AsyncTask, Either, PromiseRaw, ToNapiValue};
 use napi::JsDeferred;
@@ -267,6 +267,7 @@ impl Client {
             client: self.inner.clone(),
             from,
             to,
+            deadline: Instant::now() + self.inner.budget(),
         })
     }
 
@@ -277,6 +278,7 @@ impl Client {
         AsyncTask::new(EnrollTask {
             client: self.inner.clone(),
             number,
+            deadline: Instant::now() + self.inner.budget(),
         })
     }
 
@@ -371,6 +373,8 @@ pub struct PrecallTask {
     client: nol_core::Client,
     from: String,
     to: String,
+    /// Counted from the JavaScript call, not from when a libuv thread picks the task up.
+    deadline: Instant,
 }
 
 impl Task for PrecallTask {
@@ -378,7 +382,9 @@ impl Task for PrecallTask {
     type JsValue = Precall;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self.client.precall(&self.from, &self.to))
+        Ok(self
+            .client
+            .precall_until(&self.from, &self.to, self.deadline))
     }
 
     fn resolve(&mut self, _env: Env, p: Self::Output) -> napi::Result<Precall> {
@@ -394,6 +400,7 @@ impl Task for PrecallTask {
 pub struct EnrollTask {
     client: nol_core::Client,
     number: String,
+    deadline: Instant,
 }
 
 impl Task for EnrollTask {
@@ -401,7 +408,7 @@ impl Task for EnrollTask {
     type JsValue = Enrollment;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self.client.enroll(&self.number))
+        Ok(self.client.enroll_until(&self.number, self.deadline))
     }
 
     fn resolve(&mut self, _env: Env, e: Self::Output) -> napi::Result<Enrollment> {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
 import { after, before, test } from 'node:test'
 
-import { BUDGET_MS, MARGIN_MS, clientOptions, startSandbox } from './sandbox.mjs'
+import { BUDGET_MS, DIRECTORY, MARGIN_MS, clientOptions, startSandbox, timed } from './sandbox.mjs'
 
 const { Client } = createRequire(import.meta.url)('../index.js')
 const N = 1000
@@ -93,4 +93,19 @@ test('the event loop never stalls during 1,000 concurrent lookups', async () => 
   const limit = idle + 25
   console.log(`# longest gap between 1 ms ticks: ${worst.toFixed(1)} ms during lookups, ${idle.toFixed(1)} ms idle`)
   assert.ok(worst < limit, `the event loop stalled for ${worst.toFixed(1)} ms (idle: ${idle.toFixed(1)} ms)`)
+})
+
+test('precalls queued behind a hanging service settle within the budget counted from the call', async () => {
+  // precall and enroll wait on libuv's thread pool (4 threads): three rounds of them would take
+  // three budgets if the budget started when a thread picked each one up.
+  const client = new Client(clientOptions(hanging, { circuitBreaker: false }))
+  const start = performance.now()
+  const settled = await Promise.all([
+    ...Array.from({ length: 8 }, () => timed(client.precall(DIRECTORY.business, DIRECTORY.noRecord), start)),
+    ...Array.from({ length: 4 }, () => timed(client.enroll(DIRECTORY.business), start)),
+  ])
+  for (const { value, ms } of settled) {
+    assert.equal(value.failOpen, 'timeout')
+    assert.ok(ms < BUDGET_MS + MARGIN_MS, `${ms} ms`)
+  }
 })

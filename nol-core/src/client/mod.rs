@@ -459,6 +459,11 @@ impl Client {
         &self.inner.policy
     }
 
+    /// The ISO 3166 country national-form numbers are read in, if configured.
+    pub fn default_country(&self) -> Option<&str> {
+        self.inner.default_country.as_deref()
+    }
+
     /// Looks up an inbound call within the client's budget.
     pub fn lookup(&self, call: &Call<'_>) -> Decision {
         self.lookup_within(call, self.inner.budget)
@@ -539,13 +544,18 @@ impl Client {
 
     /// Pre-call check on a destination before dialing; `UNKNOWN` on any failure.
     pub fn precall(&self, from: &str, to: &str) -> Precall {
+        self.precall_until(from, to, Instant::now() + self.inner.budget)
+    }
+
+    /// [`Client::precall`] by `deadline`: a host that queues the call first (Node's thread
+    /// pool) passes the deadline counted from its caller's request.
+    pub fn precall_until(&self, from: &str, to: &str, deadline: Instant) -> Precall {
         let unknown = |reason| Precall {
             dnc: Dnc::Unknown,
             compliance_signal: None,
             receipt_id: None,
             fail_open: Some(reason),
         };
-        let deadline = Instant::now() + self.inner.budget;
         let (Some(from), Some(to)) = (self.inner.normalize(from), self.inner.normalize(to)) else {
             return unknown(FailOpen::InvalidNumber);
         };
@@ -573,7 +583,11 @@ impl Client {
 
     /// Enrols one of the caller's own verified numbers for call-provenance edges.
     pub fn enroll(&self, number: &str) -> Enrollment {
-        let deadline = Instant::now() + self.inner.budget;
+        self.enroll_until(number, Instant::now() + self.inner.budget)
+    }
+
+    /// [`Client::enroll`] by `deadline` (see [`Client::precall_until`]).
+    pub fn enroll_until(&self, number: &str, deadline: Instant) -> Enrollment {
         let Some(number) = self.inner.normalize(number) else {
             return Enrollment {
                 enrolled: false,
