@@ -81,13 +81,19 @@ export function createVapiServer({ client, secret, toolName = 'phone_lookup', lo
     }
     const message = body?.message
     if (message?.type !== 'tool-calls') return send(res, 200, {})
-    const calls = toolCalls(message).filter((c) => (c.function?.name ?? c.name) === toolName)
+    // Whatever the list holds (null, numbers, other tools' calls), only our calls are answered,
+    // and nothing in it can throw out of this handler.
+    const calls = toolCalls(message).filter(
+      (c) => c !== null && typeof c === 'object' && (c.function?.name ?? c.name) === toolName,
+    )
     const answers = await Promise.all(
       calls.map((call) =>
-        // Never rejects for the lookup; throws only for a call that is not an object.
-        vapiToolResult(client, call).catch(() => ({
-          results: [{ toolCallId: String(call?.id ?? ''), result: JSON.stringify({ message: 'The caller check is not available. Carry on as usual.' }) }],
-        })),
+        // Never rejects for the lookup; throws only for a bad argument, answered gracefully.
+        Promise.resolve()
+          .then(() => vapiToolResult(client, call))
+          .catch(() => ({
+            results: [{ toolCallId: String(call.id ?? ''), result: JSON.stringify({ message: 'The caller check is not available. Carry on as usual.' }) }],
+          })),
       ),
     )
     const results = answers.flatMap((a) => a.results)

@@ -28,6 +28,7 @@ test('a verified answer for each directory entry', async () => {
     [DIRECTORY.elevated, 'challenge_or_route', `Risk: ${DIRECTORY.elevated}`, 302, null],
     [DIRECTORY.blockCandidate, 'block_candidate', `Risk: ${DIRECTORY.blockCandidate}`, 603, null],
     [DIRECTORY.noRecord, 'allow_with_default_policy', null, 503, null],
+    [DIRECTORY.invalid, 'allow_with_default_policy', null, 503, null],
   ]
   for (const [number, action, name, sip, identity] of cases) {
     const d = await client.lookup(number, { verstat: 'TN-Validation-Passed', attestation: 'A' })
@@ -54,6 +55,7 @@ test('a verified answer for each directory entry', async () => {
   const none = await client.lookup(DIRECTORY.noRecord)
   assert.equal(none.riskScore, null)
   assert.equal(none.result, 'no_record')
+  assert.equal((await client.lookup(DIRECTORY.invalid)).result, 'invalid_number')
   const stats = client.stats()
   assert.ok(stats.lookups >= 9)
   assert.ok(stats.cacheHits >= 1)

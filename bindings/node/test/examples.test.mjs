@@ -141,6 +141,16 @@ test('Vapi: a bad argument gets a message the agent can speak around', async () 
   }
 })
 
+test('Vapi: junk in toolCallList is skipped, never a crash', async () => {
+  const url = await listen(createVapiServer({ client: new Client(clientOptions(healthy)), secret: VAPI_SECRET }))
+  const body = { message: { type: 'tool-calls', toolCallList: [null, 7, 'x', [], call('call_ok', { number: DIRECTORY.business })] } }
+  const r = await post(url, body, auth)
+  assert.equal(r.status, 200)
+  assert.deepEqual(r.body.results.map((x) => x.toolCallId), ['call_ok'])
+  // The server is still up.
+  assert.equal((await post(url, toolCalls(call('call_2', { number: DIRECTORY.business })), auth)).status, 200)
+})
+
 test('Vapi: a forged or missing secret gets 401', async () => {
   const url = await listen(createVapiServer({ client: new Client(clientOptions(healthy)), secret: VAPI_SECRET }))
   const body = toolCalls(call('call_1', { number: DIRECTORY.business }))

@@ -19,6 +19,8 @@ export const DIRECTORY = {
   elevated: '+14155550122',
   blockCandidate: '+14155550133',
   noRecord: '+14155559999',
+  /** A possible number the service answers `result: "invalid_number"` for. */
+  invalid: '+15555550100',
 }
 
 /** Per-number faults: +1415555090N. */

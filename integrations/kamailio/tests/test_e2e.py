@@ -84,6 +84,7 @@ DIRECTORY = [
     ("+14155550122", 302, "challenge_or_route", "72", None),
     ("+14155550133", 302, "block_candidate", "96", None),  # no block opt-in: screening, not 603
     ("+14155550177", 503, "allow_with_default_policy", None, None),  # no record
+    ("+15555550100", 503, "allow_with_default_policy", None, None),  # result: invalid_number
 ]
 
 
