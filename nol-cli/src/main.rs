@@ -91,12 +91,19 @@ fn normalize(country: Option<&str>, numbers: &[String]) -> ExitCode {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     if numbers.is_empty() {
-        for line in io::stdin().lock().lines() {
+        // One line out per line in, whatever a line holds: one that is not UTF-8 is an error
+        // line of its own, not the end of the run.
+        for line in io::stdin().lock().split(b'\n') {
             let Ok(line) = line else {
-                return usage_error("stdin is not UTF-8 text");
+                eprintln!("nol: reading stdin failed");
+                return ExitCode::FAILURE;
             };
-            let text = normalize_line(line.trim_end_matches('\r'), country)
-                .unwrap_or_else(|e| format!("error: {e}"));
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            let text = match std::str::from_utf8(line) {
+                Ok(line) => normalize_line(line, country),
+                Err(_) => Err("not UTF-8 text".to_string()),
+            }
+            .unwrap_or_else(|e| format!("error: {e}"));
             if writeln!(out, "{text}").is_err() {
                 return ExitCode::FAILURE;
             }

@@ -63,6 +63,19 @@ fn normalize_stdin_one_line_per_input() {
 }
 
 #[test]
+fn normalize_stdin_a_line_that_is_not_utf8_is_an_error_line_not_the_end() {
+    let o = nol(
+        &["normalize"],
+        b"+14155551212\n\xff\xfe+1415\n+442071838750\n+33 1 23 45 67 89",
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        text(&o),
+        "+14155551212\nerror: not UTF-8 text\n+442071838750\n+33123456789\n"
+    );
+}
+
+#[test]
 fn verstat_command() {
     let o = nol(
         &[
