@@ -299,7 +299,10 @@ nol_status nol_client_new(const nol_config *config,
 // call on the client must have returned; results it gave stay valid (free them with
 // `nol_result_free`).
 //
-// Blocks only as long as it takes to drop the client, never on the network.
+// Blocks until the client's threads have ended: at once when it is idle; a request still in
+// flight (another thread's lookup that timed out on a hanging service) ends with its deadline,
+// so at most the client's budget. Free clients outside the call path (at shutdown). Not
+// thread-safe with respect to this client: no other call may be using it.
 void nol_client_free(nol_client *client);
 
 // Looks up an inbound call and writes the decision to `*out` (free it with
@@ -339,7 +342,8 @@ nol_status nol_client_fail_open_count(const nol_client *client,
 // Never blocks; thread-safe.
 nol_status nol_config_new(nol_config **out);
 
-// Frees a configuration. NULL is fine (nothing happens). Never blocks.
+// Frees a configuration. NULL is fine (nothing happens). Never blocks. Thread-safe for distinct
+// configurations; no other call may be using this one.
 void nol_config_free(nol_config *config);
 
 // The API key (required, here or in `NUMBERS_ONLINE_API_KEY`). Copied. libnol never prints
@@ -519,7 +523,8 @@ nol_status nol_verify_response(const uint8_t *body,
 nol_status nol_strip_headers(const char *headers,
                              char **out);
 
-// Frees a result. NULL is fine. Never blocks; call it once per result.
+// Frees a result. NULL is fine. Never blocks; call it once per result. Thread-safe for distinct
+// results (any thread may free a result another made); no other call may be using this one.
 void nol_result_free(nol_result *result);
 
 // Writes the recommended action to `*out`. Never blocks; thread-safe.

@@ -39,7 +39,8 @@ pub unsafe extern "C" fn nol_config_new(out: *mut *mut nol_config) -> nol_status
     })
 }
 
-/// Frees a configuration. NULL is fine (nothing happens). Never blocks.
+/// Frees a configuration. NULL is fine (nothing happens). Never blocks. Thread-safe for distinct
+/// configurations; no other call may be using this one.
 #[no_mangle]
 pub unsafe extern "C" fn nol_config_free(config: *mut nol_config) {
     boundary_void(|| {

@@ -65,7 +65,8 @@ unsafe fn string_out(
     })
 }
 
-/// Frees a result. NULL is fine. Never blocks; call it once per result.
+/// Frees a result. NULL is fine. Never blocks; call it once per result. Thread-safe for distinct
+/// results (any thread may free a result another made); no other call may be using this one.
 #[no_mangle]
 pub unsafe extern "C" fn nol_result_free(result: *mut nol_result) {
     boundary_void(|| {

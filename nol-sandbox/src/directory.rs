@@ -94,7 +94,7 @@ pub const FAILED_VERSTAT_RISK: u8 = 40;
 pub const SUPPRESSED_NUMBER: &str = "+14155550199";
 
 /// Numbers whose lookup misbehaves, so that a fault can be had per call without a header:
-/// `+1415555090N` for the Nth fault of [`Fault::ALL`].
+/// `+141555509NN` for the NNth (01–16) fault of [`Fault::ALL`].
 pub fn fault_for_number(number: &str) -> Option<Fault> {
     let n: usize = number.strip_prefix("+141555509")?.parse().ok()?;
     Fault::ALL.get(n.checked_sub(1)?).copied()

@@ -2,7 +2,7 @@
 //! the Node service does, and misbehaving on demand over real sockets.
 //!
 //! Faults come per server ([`SandboxConfig::fault`], `nol sandbox --fault MODE`), per request
-//! (header `X-Sandbox-Fault: MODE`), or per number (`+1415555090N` for the Nth of
+//! (header `X-Sandbox-Fault: MODE`), or per number (`+141555509NN` for the NNth (01–16) of
 //! [`Fault::ALL`]), so that a test can reach any failure with any client.
 
 pub mod directory;

@@ -34,7 +34,9 @@ ln -sf "$TARGET/libnol.so" "$OUT/libnol.so.0"
 [ -n "$NOL_TEST_BASE_URL" ] && [ -n "$NOL_TEST_PUBLIC_KEY" ] || { cat "$SANDBOX_LOG"; exit 1; }
 echo "sandbox at $NOL_TEST_BASE_URL"
 
-# What a program linking libnol.a statically needs besides it (rustc's own list).
+# What a program linking libnol.a statically needs besides it: what rustc prints for it
+# (`--print native-static-libs`, which scripts/install-c.sh asks and writes into nol.pc),
+# written out here so that the test needs no second build.
 static_libs() {
   echo "-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 }

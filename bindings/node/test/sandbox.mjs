@@ -23,7 +23,7 @@ export const DIRECTORY = {
   invalid: '+15555550100',
 }
 
-/** Per-number faults: +1415555090N. */
+/** Per-number faults: +141555509NN, NN = 01..16 in this order. */
 export const FAULTS = [
   'hang', 'drip', 'slow-body', 'reset', 'close', '500', '503', '429', '401',
   'non-json', 'truncated', 'huge', 'wrong-types', 'bad-signature', 'no-signature', 'redirect',

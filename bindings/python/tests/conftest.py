@@ -48,7 +48,7 @@ FAULTS = [
 
 
 def fault_number(fault: str) -> str:
-    """The sandbox's per-number fault: +1415555090N, N = 01..16 in FAULTS order."""
+    """The sandbox's per-number fault: +141555509NN, NN = 01..16 in FAULTS order."""
     return f"+14155550{900 + FAULTS.index(fault) + 1}"
 
 
