@@ -182,6 +182,7 @@ pub fn demo() -> ExitCode {
         "outcome",
     ];
     let mut rows: Vec<[String; 8]> = Vec::new();
+    let mut slowest = Duration::ZERO;
     for c in &calls {
         let start = Instant::now();
         let d = client.lookup(&Call {
@@ -190,6 +191,7 @@ pub fn demo() -> ExitCode {
             ..Call::new(&c.number)
         });
         let elapsed = start.elapsed();
+        slowest = slowest.max(elapsed);
         let stir = match (d.stir.attestation.as_str(), d.stir.verstat.as_token()) {
             (None, None) => "-".to_string(),
             (a, v) => format!("{} {}", a.unwrap_or("-"), v.unwrap_or("-")),
@@ -215,11 +217,13 @@ pub fn demo() -> ExitCode {
     print_table(&header, &rows);
     let s = client.stats();
     println!(
-        "\n{} lookups: {} verified, {} from cache, {} failed open; every call went on within its budget.",
+        "\n{} lookups: {} verified, {} from cache, {} failed open; every call went on, the slowest after {:.1} ms of its {} ms budget.",
         s.lookups,
         s.verified,
         s.cache_hits,
-        s.fail_open.iter().map(|(_, n)| n).sum::<u64>()
+        s.fail_open.iter().map(|(_, n)| n).sum::<u64>(),
+        slowest.as_secs_f64() * 1000.0,
+        budget.as_millis(),
     );
     ExitCode::SUCCESS
 }

@@ -112,6 +112,20 @@ fn demo_runs_every_scripted_call_through_the_pipeline() {
     assert!(row("malformed number").ends_with("fail-open: invalid_number"));
     assert!(row("repeat (from cache)").ends_with("cached"));
     assert!(row("lookup hangs").ends_with("fail-open: timeout"));
+    // The hanging lookup fails open inside the demo's 400 ms budget (generous margin).
+    let latency_ms = |line: &str| -> f64 {
+        let at = line.find(" ms").expect("a latency column");
+        let start = line[..at].rfind(' ').map_or(0, |i| i + 1);
+        line[start..at].parse().expect("a latency in ms")
+    };
+    let hang = latency_ms(&row("lookup hangs"));
+    assert!(
+        (300.0..400.0 + 250.0).contains(&hang),
+        "hang row took {hang} ms"
+    );
+    assert!(latency_ms(&row("repeat (from cache)")) < 50.0);
+    let summary = text.lines().last().unwrap();
+    assert!(summary.contains("of its 400 ms budget"), "{summary}");
     assert!(row("forged signature").ends_with("fail-open: bad_signature"));
     assert!(!text.contains("603"), "no 603 without the block opt-in");
 }
