@@ -391,6 +391,9 @@ fn the_free_tiers_limit_and_the_client_side_limit() {
         c.lookup(&Call::new("+14155551212")).fail_open(),
         Some(&FailOpen::RateLimited)
     );
+    // The pre-call endpoints are free and not metered: the lookups' 429 does not stop them.
+    let p = c.precall("+14155551212", "+14155550100");
+    assert_eq!((p.dnc, p.fail_open), (Dnc::NoMatch, None));
     let limited = Client::new(ClientConfig {
         rate_limit_per_minute: Some(2),
         cache_size: 0,
@@ -416,6 +419,8 @@ fn the_free_tiers_limit_and_the_client_side_limit() {
         ]
     );
     assert_eq!(sb.lookups() - before, 2);
+    // Nor does the client-side limit, which keeps lookups under the tier.
+    assert!(limited.enroll("+14155551212").enrolled);
 }
 
 #[test]

@@ -336,10 +336,19 @@ enum Reply {
     Fault(Fault, Response),
 }
 
+/// Whether a request counts against the free tier's per-minute limit. The pre-call endpoints
+/// are "free, not metered" (CONTRACT.md); lookups and `/v1/cid` are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Metered {
+    Yes,
+    No,
+}
+
 fn authorize(
     request: &Request,
     shared: &Shared,
     query_key: Option<&str>,
+    metered: Metered,
 ) -> Result<Tier, Response> {
     let presented = request
         .header("authorization")
@@ -361,7 +370,7 @@ fn authorize(
     let Some(tier) = tier else {
         return Err(Response::json(401, r#"{"error":"unauthorized"}"#));
     };
-    if tier == Tier::Free {
+    if tier == Tier::Free && metered == Metered::Yes {
         let key = presented.unwrap_or_default().to_string();
         let now = Instant::now();
         let mut windows = shared.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -383,7 +392,7 @@ fn handle(request: &Request, shared: &Shared) -> Reply {
     let header_fault = request.header("x-sandbox-fault").and_then(Fault::parse);
     if request.path() == "/api/v1/inbound/lookup" && request.method == "POST" {
         shared.lookups.fetch_add(1, Ordering::SeqCst);
-        let tier = match authorize(request, shared, None) {
+        let tier = match authorize(request, shared, None, Metered::Yes) {
             Ok(t) => t,
             Err(r) => return Reply::Response(r),
         };
@@ -405,7 +414,7 @@ fn other_endpoint(request: &Request, shared: &Shared) -> Response {
     let reply = match (request.method.as_str(), path) {
         ("GET", "/v1/cid") => {
             let query_key = request.query("key");
-            if let Err(r) = authorize(request, shared, query_key.as_deref()) {
+            if let Err(r) = authorize(request, shared, query_key.as_deref(), Metered::Yes) {
                 return r;
             }
             let number = request.query("number").unwrap_or_default();
@@ -417,7 +426,7 @@ fn other_endpoint(request: &Request, shared: &Shared) -> Response {
             Reply::Response(Response::text(200, name))
         }
         ("POST", "/api/v1/precall/lookup") => {
-            if let Err(r) = authorize(request, shared, None) {
+            if let Err(r) = authorize(request, shared, None, Metered::No) {
                 return r;
             }
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
@@ -442,7 +451,7 @@ fn other_endpoint(request: &Request, shared: &Shared) -> Response {
             Reply::Response(Response::json(200, &reply.to_string()))
         }
         ("POST", "/api/v1/precall/enroll") => {
-            if let Err(r) = authorize(request, shared, None) {
+            if let Err(r) = authorize(request, shared, None, Metered::No) {
                 return r;
             }
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();

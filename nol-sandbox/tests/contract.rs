@@ -241,6 +241,27 @@ fn the_free_tier_is_limited_per_minute_with_retry_after() {
         200,
         "per key"
     );
+    // The pre-call endpoints are free and not metered: a limited key still reaches them.
+    let auth = format!("Bearer {SANDBOX_FREE_KEY}");
+    let headers = [("Authorization", auth.as_str())];
+    for _ in 0..3 {
+        let precall = request(
+            &sb,
+            "POST",
+            "/api/v1/precall/lookup",
+            &headers,
+            r#"{"from":"+14155551212","to":"+14155550100"}"#,
+        );
+        assert_eq!(precall.status, 200);
+        let enroll = request(
+            &sb,
+            "POST",
+            "/api/v1/precall/enroll",
+            &headers,
+            r#"{"number":"+14155551212"}"#,
+        );
+        assert_eq!(enroll.status, 200);
+    }
 }
 
 #[test]

@@ -76,11 +76,23 @@ impl Guard {
         }
     }
 
-    /// May a request go out now?
+    /// May a metered request (an inbound lookup) go out now? The breaker, the service's
+    /// `Retry-After` and the client-side rate limit all apply.
     pub(crate) fn admit(&self) -> Result<Permit, FailOpen> {
+        self.admit_as(true)
+    }
+
+    /// May a request the service does not meter (the pre-call endpoints, CONTRACT.md: "free,
+    /// not metered") go out now? Only the breaker applies: a rate limit on lookups is no
+    /// reason to stop them.
+    pub(crate) fn admit_unmetered(&self) -> Result<Permit, FailOpen> {
+        self.admit_as(false)
+    }
+
+    fn admit_as(&self, metered: bool) -> Result<Permit, FailOpen> {
         let now = Instant::now();
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.retry_at.is_some_and(|at| now < at) {
+        if metered && s.retry_at.is_some_and(|at| now < at) {
             return Err(FailOpen::RateLimited);
         }
         let mut probe = false;
@@ -95,7 +107,7 @@ impl Guard {
                 Circuit::HalfOpen => return Err(FailOpen::CircuitOpen),
             }
         }
-        if let Some(limit) = self.per_minute {
+        if let Some(limit) = self.per_minute.filter(|_| metered) {
             let per_sec = f64::from(limit) / 60.0;
             let elapsed = now.duration_since(s.refilled).as_secs_f64();
             s.tokens = (s.tokens + elapsed * per_sec).min(f64::from(limit));
@@ -242,6 +254,8 @@ mod tests {
             Some(Duration::from_millis(40)),
         );
         assert_eq!(g.admit().unwrap_err(), FailOpen::RateLimited);
+        // The pre-call endpoints are not metered: a lookup's 429 does not hold them back.
+        assert!(g.admit_unmetered().is_ok());
         std::thread::sleep(Duration::from_millis(50));
         assert!(g.admit().is_ok());
     }
@@ -253,5 +267,21 @@ mod tests {
             assert!(g.admit().is_ok());
         }
         assert_eq!(g.admit().unwrap_err(), FailOpen::RateLimited);
+        // Unmetered requests neither need nor spend a token.
+        assert!(g.admit_unmetered().is_ok());
+    }
+
+    #[test]
+    fn the_breaker_holds_back_unmetered_requests_too() {
+        let g = Guard::new(
+            Some(BreakerConfig {
+                failures: 1,
+                cool_down: Duration::from_secs(60),
+            }),
+            None,
+        );
+        let p = g.admit().unwrap();
+        g.record(p, Some(&FailOpen::Timeout), None);
+        assert_eq!(g.admit_unmetered().unwrap_err(), FailOpen::CircuitOpen);
     }
 }

@@ -869,7 +869,8 @@ impl Inner {
         deadline: Instant,
     ) -> Result<serde_json::Value, FailOpen> {
         let worker = self.pool.try_reserve().ok_or(FailOpen::Busy)?;
-        let permit = self.guard.admit()?;
+        // Only the pre-call endpoints come this way: free and not metered.
+        let permit = self.guard.admit_unmetered()?;
         let body = serde_json::to_vec(body).map_err(|_| FailOpen::Unparseable)?;
         let slot: Arc<Slot<Result<serde_json::Value, FailOpen>>> = Arc::new(Slot::new());
         let inner = self.clone();
