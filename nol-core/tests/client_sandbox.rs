@@ -782,3 +782,67 @@ fn single_flight_holds_when_the_answer_lands_between_the_cache_miss_and_the_join
     }
     assert_eq!(sb.lookups(), rounds, "one request per number");
 }
+
+#[test]
+fn https_with_a_certificate_no_trusted_root_signed_fails_open_as_tls_before_sending_anything() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    // A self-signed certificate for localhost and 127.0.0.1 (a test fixture, trusted by
+    // nobody): a server that speaks TLS perfectly well, but with a certificate no trusted root
+    // signed, as a man in the middle would present.
+    let cert = CertificateDer::from_pem_slice(include_bytes!("fixtures/self-signed-localhost.crt"))
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/self-signed-localhost.key"))
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    {
+        let (received, handshakes) = (received.clone(), handshakes.clone());
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let conn = rustls::ServerConnection::new(server.clone()).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                handshakes.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                // The client aborts the handshake: no request bytes ever arrive.
+                if let Ok(n) = tls.read(&mut buf) {
+                    received.fetch_add(n, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let sb = sandbox();
+    for host in [
+        format!("127.0.0.1:{}", addr.port()),
+        format!("localhost:{}", addr.port()),
+    ] {
+        let c = Client::new(ClientConfig {
+            base_url: format!("https://{host}"),
+            ..config(&sb)
+        })
+        .unwrap();
+        let (d, elapsed) = timed(&c, &Call::new("+14155551212"));
+        assert_eq!(d.fail_open(), Some(&FailOpen::Tls), "{host}");
+        assert!(elapsed < BUDGET + MARGIN);
+    }
+    assert!(
+        handshakes.load(Ordering::SeqCst) >= 2,
+        "the client did reach the server"
+    );
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        0,
+        "no request (and no key) was sent"
+    );
+}
