@@ -846,3 +846,63 @@ fn https_with_a_certificate_no_trusted_root_signed_fails_open_as_tls_before_send
         "no request (and no key) was sent"
     );
 }
+
+#[test]
+fn a_huge_body_without_a_length_is_abandoned_at_the_cap() {
+    // Chunked and close-delimited bodies declare no size: the cap must hold while reading.
+    for framing in ["chunked", "close"] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent = Arc::new(AtomicUsize::new(0));
+        {
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let Some(Ok(mut s)) = listener.incoming().next() else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let head = if framing == "chunked" {
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+                };
+                let _ = s.write_all(head.as_bytes());
+                let piece = vec![b' '; 8192];
+                // Up to 16 MiB, unless the client hangs up first.
+                for _ in 0..2048 {
+                    let ok = if framing == "chunked" {
+                        s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                            .and_then(|_| s.write_all(&piece))
+                            .and_then(|_| s.write_all(b"\r\n"))
+                    } else {
+                        s.write_all(&piece)
+                    };
+                    if ok.is_err() {
+                        return;
+                    }
+                    sent.fetch_add(piece.len(), Ordering::SeqCst);
+                }
+            });
+        }
+        let sb = sandbox();
+        let c = Client::new(ClientConfig {
+            base_url: format!("http://{addr}"),
+            budget: Duration::from_secs(5),
+            ..config(&sb)
+        })
+        .unwrap();
+        let start = Instant::now();
+        let d = c.lookup(&Call::new("+14155551212"));
+        assert_eq!(d.fail_open(), Some(&FailOpen::BodyTooLarge), "{framing}");
+        assert!(start.elapsed() < Duration::from_secs(5), "{framing}");
+        // The client stopped reading near the cap: the server could not push 16 MiB.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            sent.load(Ordering::SeqCst) < 8 * 1024 * 1024,
+            "{framing}: {} bytes went out",
+            sent.load(Ordering::SeqCst)
+        );
+    }
+}
