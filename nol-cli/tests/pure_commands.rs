@@ -16,7 +16,9 @@ fn nol(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("nol runs");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A command that does not read stdin (or not all of it) may exit first: what it printed
+    // and its exit status are what the tests judge, not whether the pipe took every byte.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 
