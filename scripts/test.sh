@@ -23,6 +23,10 @@ cargo test --workspace --locked
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
 
+step "fuzz targets compile (to run them, see the README: cargo fuzz run)"
+# Their own workspace (cargo-fuzz's layout), so the workspace build above does not see them.
+cargo check --locked --manifest-path nol-core/fuzz/Cargo.toml --bins
+
 step "C ABI suite (scripts/test-c.sh)"
 bash scripts/test-c.sh
 
