@@ -72,12 +72,12 @@ for mode in "${MODES[@]}"; do
       #    static, is held by interior pointers.) The fork test is left out of this run: a
       #    forked child inherits the memory of the parent's threads, which fork() does not
       #    copy and which only those threads referenced, so every child "leaks" it.
-      NOL_TEST_ONLY=no-fork valgrind --quiet --error-exitcode=99 --leak-check=full \
+      NOL_TEST_SLACK_MS=1500 NOL_TEST_ONLY=no-fork valgrind --quiet --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         "$OUT/test_nol" || fail=1
       # 2. The fork test alone, the child checked for invalid accesses (it exits 99 on any,
       #    and the parent fails), without a leak check.
-      NOL_TEST_ONLY=fork valgrind --quiet --error-exitcode=99 --leak-check=no \
+      NOL_TEST_SLACK_MS=1500 NOL_TEST_ONLY=fork valgrind --quiet --error-exitcode=99 --leak-check=no \
         "$OUT/test_nol" || fail=1
       ;;
     asan)

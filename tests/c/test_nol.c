@@ -48,6 +48,9 @@ static const char *OTHER_PEM = /* RFC 8410, section 10.1: a valid Ed25519 key, n
 static const char *BAD_UTF8 = "\xff\xfe\x41";
 
 static char *base_url;
+/* How far past its budget a fail-open lookup may return: 400 ms (a loaded 2-core machine),
+ * more under valgrind (NOL_TEST_SLACK_MS), which slows everything tenfold. */
+static double slack_ms = 400;
 static char *pem;
 
 static double now_ms(void) {
@@ -768,8 +771,9 @@ static void test_fail_open_modes(void) {
     CHECK_STATUS(nol_result_fail_open_http_status(r, &http), NOL_STATUS_OK);
     CHECK(http == faults[i].http);
     CHECK(str_is(nol_result_caller_name, r, NULL));
-    /* Within the budget (and some slack for valgrind). */
-    CHECK(took < budget + 1500);
+    /* Within the budget. */
+    if (took >= budget + slack_ms) fprintf(stderr, "  fault %s took %.0f ms\n", faults[i].fault, took);
+    CHECK(took < budget + slack_ms);
     nol_result_free(r);
     nol_client_free(client);
   }
@@ -930,6 +934,7 @@ static void test_fork(void) {
 
 int main(void) {
   base_url = getenv("NOL_TEST_BASE_URL");
+  if (getenv("NOL_TEST_SLACK_MS")) slack_ms = atof(getenv("NOL_TEST_SLACK_MS"));
   const char *key_path = getenv("NOL_TEST_PUBLIC_KEY");
   if (!base_url || !key_path || !(pem = read_file(key_path))) {
     fprintf(stderr, "set NOL_TEST_BASE_URL and NOL_TEST_PUBLIC_KEY (run tests/c/run.sh)\n");
