@@ -7,6 +7,7 @@ use nol_core::client::{BreakerConfig, ClientConfig, DEFAULT_BASE_URL};
 use nol_core::{ApiKey, Call, Context, ForkSafeClient};
 use pyo3::prelude::*;
 
+use crate::arg;
 use crate::error::{Kind, ToPyResult};
 use crate::pure::{text_of, TrustedKeys};
 use crate::types::{Decision, Enrollment, Policy, Precall, Stats};
@@ -86,16 +87,16 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        api_key: Option<&Bound<'_, PyAny>>,
-        base_url: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] api_key: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] base_url: Option<String>,
         public_key_pem: Option<&Bound<'_, PyAny>>,
-        budget_ms: i64,
-        cache_size: i64,
-        policy: Option<Policy>,
-        default_country: Option<String>,
-        max_in_flight: i64,
-        circuit_breaker: bool,
-        rate_limit_per_minute: Option<u32>,
+        #[pyo3(from_py_with = arg::int::<i64>)] budget_ms: i64,
+        #[pyo3(from_py_with = arg::int::<i64>)] cache_size: i64,
+        #[pyo3(from_py_with = opt_policy)] policy: Option<Policy>,
+        #[pyo3(from_py_with = arg::opt_text)] default_country: Option<String>,
+        #[pyo3(from_py_with = arg::int::<i64>)] max_in_flight: i64,
+        #[pyo3(from_py_with = arg::flag)] circuit_breaker: bool,
+        #[pyo3(from_py_with = arg::opt_int::<u32>)] rate_limit_per_minute: Option<u32>,
     ) -> PyResult<Client> {
         // Out-of-range numbers are configuration errors (not OverflowError from the conversion).
         let positive = |value: i64, what: &str| {
@@ -117,11 +118,8 @@ impl Client {
             rate_limit_per_minute,
             ..ClientConfig::default()
         };
+        // A non-str key gets a message with its type, never its value.
         if let Some(key) = api_key {
-            // Read as text without echoing it: a non-str key gets a message without its value.
-            let key: String = key
-                .extract()
-                .map_err(|_| pyo3::exceptions::PyTypeError::new_err("api_key must be str"))?;
             config.api_key = Some(ApiKey::new(key).to_py()?);
         }
         if let Some(url) = base_url {
@@ -181,21 +179,21 @@ impl Client {
     /// Never raises for anything the network or the service does (timeouts, errors, bad or
     /// missing signatures, an invalid or anonymous caller): the decision is then
     /// `allow_with_default_policy` with `fail_open` set. Raises only for a programming error
-    /// (an unknown `context`: `nol.InvalidArgument`; a non-str argument: `TypeError`). The
+    /// (an unknown `context`: `nol.InvalidArgument`; a non-str argument: `nol.ArgumentTypeError`). The
     /// interpreter is released for the whole wait.
-    #[pyo3(signature = (number, *, verstat=None, attestation=None, context="inbound_voice", to=None, local_contact=None))]
+    #[pyo3(signature = (number, *, verstat=None, attestation=None, context=String::from("inbound_voice"), to=None, local_contact=None))]
     #[allow(clippy::too_many_arguments)]
     fn lookup(
         &self,
         py: Python<'_>,
-        number: String,
-        verstat: Option<String>,
-        attestation: Option<String>,
-        context: &str,
-        to: Option<String>,
-        local_contact: Option<String>,
+        #[pyo3(from_py_with = arg::text)] number: String,
+        #[pyo3(from_py_with = arg::opt_text)] verstat: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] attestation: Option<String>,
+        #[pyo3(from_py_with = arg::text)] context: String,
+        #[pyo3(from_py_with = arg::opt_text)] to: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] local_contact: Option<String>,
     ) -> PyResult<Decision> {
-        let args = Args::new(number, context, to, verstat, attestation, local_contact)?;
+        let args = Args::new(number, &context, to, verstat, attestation, local_contact)?;
         let client = &self.inner;
         let decision = py.detach(|| client.lookup(&args.call()));
         Ok(Decision::new(decision))
@@ -206,25 +204,23 @@ impl Client {
     /// otherwise on a libnol thread (so `done` must be quick and thread-safe: hand the decision
     /// to an event loop, e.g. with `loop.call_soon_threadsafe`). An exception `done` raises is
     /// reported as unraisable. This is what `nol.AsyncClient` is built on.
-    #[pyo3(signature = (number, done, *, verstat=None, attestation=None, context="inbound_voice", to=None, local_contact=None))]
+    #[pyo3(signature = (number, done, *, verstat=None, attestation=None, context=String::from("inbound_voice"), to=None, local_contact=None))]
     #[allow(clippy::too_many_arguments)]
     fn lookup_callback(
         &self,
         py: Python<'_>,
-        number: String,
+        #[pyo3(from_py_with = arg::text)] number: String,
         done: Py<PyAny>,
-        verstat: Option<String>,
-        attestation: Option<String>,
-        context: &str,
-        to: Option<String>,
-        local_contact: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] verstat: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] attestation: Option<String>,
+        #[pyo3(from_py_with = arg::text)] context: String,
+        #[pyo3(from_py_with = arg::opt_text)] to: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] local_contact: Option<String>,
     ) -> PyResult<()> {
         if !done.bind(py).is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err(
-                "done must be callable",
-            ));
+            return Err(arg::wrong_type("a callable for done", done.bind(py)));
         }
-        let args = Args::new(number, context, to, verstat, attestation, local_contact)?;
+        let args = Args::new(number, &context, to, verstat, attestation, local_contact)?;
         let client = &self.inner;
         // Released while nol-core takes its locks: the callback may run inline and attach.
         py.detach(|| {
@@ -242,7 +238,12 @@ impl Client {
 
     /// Pre-call check on a destination before dialing (free, not metered). Never raises for
     /// the network or the service: `dnc` is then `UNKNOWN` with `fail_open` set.
-    fn precall(&self, py: Python<'_>, from_number: String, to_number: String) -> Precall {
+    fn precall(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = arg::text)] from_number: String,
+        #[pyo3(from_py_with = arg::text)] to_number: String,
+    ) -> Precall {
         let client = &self.inner;
         let inner = py.detach(|| client.precall(&from_number, &to_number));
         Precall { inner }
@@ -250,7 +251,11 @@ impl Client {
 
     /// Enrols one of the caller's own verified numbers, so that each pre-call check records a
     /// short-lived hashed (from, to) edge. Never raises: `enrolled` is `False` on failure.
-    fn enroll(&self, py: Python<'_>, number: String) -> Enrollment {
+    fn enroll(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = arg::text)] number: String,
+    ) -> Enrollment {
         let client = &self.inner;
         let inner = py.detach(|| client.enroll(&number));
         Enrollment { inner }
@@ -277,4 +282,17 @@ impl Client {
 #[pyfunction]
 pub(crate) fn after_fork_in_child() {
     nol_core::client::after_fork_in_child();
+}
+
+/// `policy=`: a `nol.Policy` or `None`.
+fn opt_policy(ob: &Bound<'_, PyAny>) -> PyResult<Option<Policy>> {
+    if ob.is_none() {
+        return Ok(None);
+    }
+    match ob.cast::<Policy>() {
+        Ok(p) => Ok(Some(Policy {
+            inner: p.get().inner.clone(),
+        })),
+        Err(_) => Err(arg::wrong_type("nol.Policy or None", ob)),
+    }
 }

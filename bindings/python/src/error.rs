@@ -3,13 +3,14 @@
 //! Only programming and configuration errors become exceptions; nothing the network or the
 //! service does is an error here (a lookup fails open inside nol-core). Every exception derives
 //! from `nol.NolError`, and each also derives from the built-in a Python user would catch
-//! (`ValueError`), as pydantic-core and orjson do. No message ever carries the API key:
+//! (`ValueError`, or `TypeError` for an argument of the wrong type), as pydantic-core and
+//! orjson do. No message ever carries the API key:
 //! nol-core's errors never include it, and nothing here adds it.
 
 use std::fmt::Display;
 
 use nol_core::{ConfigError, E164Error, KeyError};
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
@@ -35,15 +36,18 @@ pub(crate) enum Kind {
     Anonymous,
     /// An argument outside its allowed values (an unknown context, say).
     InvalidArgument,
+    /// An argument of the wrong type (a `TypeError`, not a `ValueError`).
+    WrongType,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 5] = [
+    pub(crate) const ALL: [Kind; 6] = [
         Kind::Config,
         Kind::InvalidPublicKey,
         Kind::InvalidNumber,
         Kind::Anonymous,
         Kind::InvalidArgument,
+        Kind::WrongType,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Kind {
             Kind::InvalidNumber => "InvalidNumber",
             Kind::Anonymous => "Anonymous",
             Kind::InvalidArgument => "InvalidArgument",
+            Kind::WrongType => "ArgumentTypeError",
         }
     }
 
@@ -71,6 +76,10 @@ impl Kind {
                                 there is nothing to normalize. Not an InvalidNumber."
             }
             Kind::InvalidArgument => "An argument outside its allowed values.",
+            Kind::WrongType => {
+                "An argument of the wrong type (a str where an int belongs, say). Also a \
+                 TypeError."
+            }
         }
     }
 
@@ -80,16 +89,19 @@ impl Kind {
         static INVALID_NUMBER: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         static ANONYMOUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         static INVALID_ARGUMENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static WRONG_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         match self {
             Kind::Config => &CONFIG,
             Kind::InvalidPublicKey => &PUBLIC_KEY,
             Kind::InvalidNumber => &INVALID_NUMBER,
             Kind::Anonymous => &ANONYMOUS,
             Kind::InvalidArgument => &INVALID_ARGUMENT,
+            Kind::WrongType => &WRONG_TYPE,
         }
     }
 
-    /// The exception class, made on first use: `class X(<parent>, ValueError)` in module `nol`.
+    /// The exception class, made on first use: `class X(<parent>, ValueError)` in module `nol`
+    /// (`TypeError` for `ArgumentTypeError`).
     pub(crate) fn type_object(self, py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
         let ty = self
             .cell()
@@ -98,11 +110,14 @@ impl Kind {
                     Kind::InvalidPublicKey => Kind::Config.type_object(py)?.into_any(),
                     _ => py.get_type::<NolError>().into_any(),
                 };
-                let value_error = py.get_type::<PyValueError>().into_any();
+                let builtin = match self {
+                    Kind::WrongType => py.get_type::<PyTypeError>().into_any(),
+                    _ => py.get_type::<PyValueError>().into_any(),
+                };
                 let bases = if matches!(self, Kind::InvalidPublicKey) {
                     PyTuple::new(py, [parent])?
                 } else {
-                    PyTuple::new(py, [parent, value_error])?
+                    PyTuple::new(py, [parent, builtin])?
                 };
                 let namespace = PyDict::new(py);
                 namespace.set_item("__module__", "nol")?;

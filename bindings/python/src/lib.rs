@@ -3,6 +3,7 @@
 //! interpreter is released for every wait, `client`). The typed package around it is
 //! `python/nol`.
 
+mod arg;
 mod client;
 mod error;
 mod pure;

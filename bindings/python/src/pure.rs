@@ -4,10 +4,10 @@ use std::sync::Mutex;
 
 use nol_core::signature;
 use nol_core::{Caller, Stir as CoreStir, TrustedKeys as CoreKeys, E164};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
+use crate::arg;
 use crate::error::{Kind, ToPyResult};
 use crate::types::Stir;
 
@@ -19,8 +19,11 @@ use crate::types::Stir;
 /// the number; an unknown `country` raises `nol.InvalidArgument`.
 #[pyfunction]
 #[pyo3(signature = (number, country=None))]
-pub fn normalize(number: &str, country: Option<&str>) -> PyResult<String> {
-    match E164::parse(number, country).to_py()? {
+pub fn normalize(
+    #[pyo3(from_py_with = arg::text)] number: String,
+    #[pyo3(from_py_with = arg::opt_text)] country: Option<String>,
+) -> PyResult<String> {
+    match E164::parse(&number, country.as_deref()).to_py()? {
         Caller::Number(n) => Ok(n.as_str().to_string()),
         Caller::Anonymous => Err(Kind::Anonymous.err("the caller withheld the number")),
     }
@@ -30,9 +33,9 @@ pub fn normalize(number: &str, country: Option<&str>) -> PyResult<String> {
 /// whole From / P-Asserted-Identity header value. Never raises: what cannot be read has
 /// `verstat=None`. Carrier variants such as `TN-Validation-Passed-A` also give the attestation.
 #[pyfunction]
-pub fn parse_verstat(value: &str) -> Stir {
+pub fn parse_verstat(#[pyo3(from_py_with = arg::text)] value: String) -> Stir {
     Stir {
-        inner: CoreStir::parse_verstat(value),
+        inner: CoreStir::parse_verstat(&value),
     }
 }
 
@@ -63,7 +66,7 @@ impl TrustedKeys {
     }
 }
 
-/// `str` or UTF-8 `bytes` as text; anything else is a `TypeError`.
+/// `str` or UTF-8 `bytes` as text; anything else is a `nol.ArgumentTypeError`.
 pub(crate) fn text_of(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s.to_cow()?.into_owned());
@@ -72,10 +75,7 @@ pub(crate) fn text_of(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> 
         return String::from_utf8(b.as_bytes().to_vec())
             .map_err(|_| Kind::InvalidArgument.err(format!("{what} is not UTF-8")));
     }
-    Err(PyTypeError::new_err(format!(
-        "{what} must be str or bytes, not {}",
-        value.get_type().name()?
-    )))
+    Err(arg::wrong_type(&format!("str or bytes for {what}"), value))
 }
 
 /// The last PEM text read by `verify_response`, so that passing the same PEM string on every
@@ -119,10 +119,7 @@ pub fn verify_response(
     } else if let Ok(s) = body.cast::<PyString>() {
         signature::verify(s.to_cow()?.as_bytes(), keys).is_ok()
     } else {
-        return Err(PyTypeError::new_err(format!(
-            "body must be bytes or str, not {}",
-            body.get_type().name()?
-        )));
+        return Err(arg::wrong_type("bytes or str for body", body));
     };
     Ok(ok)
 }

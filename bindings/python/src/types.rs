@@ -9,6 +9,8 @@ use nol_core::{
     Stir as CoreStir, Verstat,
 };
 use pyo3::prelude::*;
+
+use crate::arg;
 use pyo3::types::{PyDict, PyList};
 
 /// STIR/SHAKEN as the switch saw it: the verstat token and the attestation level.
@@ -95,12 +97,12 @@ impl Policy {
     #[new]
     #[pyo3(signature = (*, risk_tag=None, risk_threshold=70, block=false, screening_contact=None, max_name_len=64, route_advance_code=503))]
     fn new(
-        risk_tag: Option<String>,
-        risk_threshold: u8,
-        block: bool,
-        screening_contact: Option<String>,
-        max_name_len: usize,
-        route_advance_code: u16,
+        #[pyo3(from_py_with = arg::opt_text)] risk_tag: Option<String>,
+        #[pyo3(from_py_with = arg::int::<u8>)] risk_threshold: u8,
+        #[pyo3(from_py_with = arg::flag)] block: bool,
+        #[pyo3(from_py_with = arg::opt_text)] screening_contact: Option<String>,
+        #[pyo3(from_py_with = arg::int::<usize>)] max_name_len: usize,
+        #[pyo3(from_py_with = arg::int::<u16>)] route_advance_code: u16,
     ) -> PyResult<Policy> {
         use crate::error::Kind;
         if risk_threshold > 100 {

@@ -64,7 +64,7 @@ def test_argument_errors_raise_in_the_coroutine(sandbox) -> None:
     async def main():
         with pytest.raises(nol.InvalidArgument):
             await c.lookup("+14155551212", context="fax")
-        with pytest.raises(TypeError):
+        with pytest.raises(nol.ArgumentTypeError):
             await c.lookup(None)  # type: ignore[arg-type]
         return (await c.lookup("anonymous")).fail_open
 

@@ -215,13 +215,38 @@ def test_configuration_errors(sandbox, monkeypatch) -> None:
             nol.Client(SANDBOX_KEY, sandbox.url, pem, **bad)
     with pytest.raises(nol.ConfigError):
         nol.Client(SANDBOX_KEY, sandbox.url, pem, default_country="XX")
-    with pytest.raises(TypeError):
-        nol.Client(SANDBOX_KEY, sandbox.url, pem, budget_ms="fast")  # type: ignore[arg-type]
+    # Wrong types and out-of-range numbers are nol's errors too (ArgumentTypeError is also a
+    # TypeError), never a bare TypeError or OverflowError.
+    wrong_types = [
+        {"budget_ms": "fast"},
+        {"budget_ms": 1.5},
+        {"circuit_breaker": 1},
+        {"policy": "strict"},
+        {"default_country": 1},
+        {"rate_limit_per_minute": "60"},
+    ]
+    for bad in wrong_types:
+        with pytest.raises(nol.ArgumentTypeError):
+            nol.Client(SANDBOX_KEY, sandbox.url, pem, **bad)  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError) as info:
+        nol.Client(12345, sandbox.url, pem)  # type: ignore[arg-type]
+    assert "12345" not in str(info.value)  # the key's type, never its value
+    for bad in ({"budget_ms": 2**70}, {"rate_limit_per_minute": -1}):
+        with pytest.raises(nol.InvalidArgument):
+            nol.Client(SANDBOX_KEY, sandbox.url, pem, **bad)
     c = nol.Client(SANDBOX_KEY, sandbox.url, pem)
     with pytest.raises(nol.InvalidArgument):
         c.lookup("+14155551212", context="fax")
-    with pytest.raises(TypeError):
+    with pytest.raises(nol.ArgumentTypeError):
         c.lookup(4155551212)  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError):
+        c.lookup("+14155551212", verstat=1)  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError):
+        c.precall("+14155551212", None)  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError):
+        c.enroll(b"+14155551212")  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError):
+        c.lookup_callback("+14155551212", "not callable")  # type: ignore[arg-type]
 
 
 def test_configuration_from_the_environment(sandbox, monkeypatch) -> None:

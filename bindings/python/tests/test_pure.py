@@ -45,8 +45,15 @@ def test_normalize_unknown_country_is_an_argument_error() -> None:
 
 
 def test_normalize_wrong_type() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(nol.ArgumentTypeError):
         nol.normalize(4155551212)  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError):
+        nol.normalize("4155551212", country=1)  # type: ignore[arg-type]
+    with pytest.raises(nol.ArgumentTypeError):
+        nol.parse_verstat(None)  # type: ignore[arg-type]
+    # Also a TypeError, as a Python user would catch it.
+    with pytest.raises(TypeError):
+        nol.normalize(None)  # type: ignore[arg-type]
 
 
 def test_exception_hierarchy() -> None:
@@ -61,6 +68,9 @@ def test_exception_hierarchy() -> None:
         assert issubclass(exc, ValueError)
         assert exc.__module__ == "nol"
     assert issubclass(nol.InvalidPublicKey, nol.ConfigError)
+    assert issubclass(nol.ArgumentTypeError, nol.NolError)
+    assert issubclass(nol.ArgumentTypeError, TypeError)
+    assert nol.ArgumentTypeError.__module__ == "nol"
     assert not issubclass(nol.NolError, ValueError)
     # A ValueError handler catches a bad number, as a Python user would expect.
     try:
@@ -145,9 +155,9 @@ def test_verify_response_bad_key_and_types(sandbox) -> None:
         nol.verify_response(body, "not a pem")
     with pytest.raises(nol.InvalidPublicKey):
         nol.TrustedKeys("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
-    with pytest.raises(TypeError):
+    with pytest.raises(nol.ArgumentTypeError):
         nol.verify_response(12, sandbox.public_key_pem)  # type: ignore[arg-type]
-    with pytest.raises(TypeError):
+    with pytest.raises(nol.ArgumentTypeError):
         nol.verify_response(body, 12)  # type: ignore[arg-type]
     assert len(nol.TrustedKeys(sandbox.public_key_pem)) == 1
 
@@ -172,7 +182,13 @@ def test_policy_values() -> None:
     with pytest.raises(nol.InvalidArgument):
         nol.Policy(route_advance_code=200)
     with pytest.raises(TypeError):
-        nol.Policy("SPAM?")  # type: ignore[misc]
+        nol.Policy("SPAM?")  # type: ignore[misc]  (positional: Python's own signature error)
+    for bad in ({"risk_threshold": -1}, {"risk_threshold": 2**64}, {"max_name_len": -5}):
+        with pytest.raises(nol.InvalidArgument):
+            nol.Policy(**bad)  # type: ignore[arg-type]
+    for bad in ({"risk_tag": 5}, {"block": "yes"}, {"risk_threshold": "60"}):
+        with pytest.raises(nol.ArgumentTypeError):
+            nol.Policy(**bad)  # type: ignore[arg-type]
 
 
 def test_version() -> None:

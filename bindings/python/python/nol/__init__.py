@@ -20,6 +20,7 @@ from __future__ import annotations
 from ._async import AsyncClient
 from ._nol import (
     Anonymous,
+    ArgumentTypeError,
     Client,
     ConfigError,
     Decision,
@@ -41,6 +42,7 @@ from ._nol import (
 
 __all__ = [
     "Anonymous",
+    "ArgumentTypeError",
     "AsyncClient",
     "Client",
     "ConfigError",

@@ -23,6 +23,9 @@ class Anonymous(NolError, ValueError):
 class InvalidArgument(NolError, ValueError):
     """An argument outside its allowed values."""
 
+class ArgumentTypeError(NolError, TypeError):
+    """An argument of the wrong type (a str where an int belongs, say). Also a TypeError."""
+
 _Pem = str | bytes
 
 def normalize(number: str, country: str | None = None) -> str:
