@@ -299,10 +299,10 @@ nol_status nol_client_new(const nol_config *config,
 // call on the client must have returned; results it gave stay valid (free them with
 // `nol_result_free`).
 //
-// Blocks until the client's threads have ended: at once when it is idle; a request still in
-// flight (another thread's lookup that timed out on a hanging service) ends with its deadline,
-// so at most the client's budget. Free clients outside the call path (at shutdown). Not
-// thread-safe with respect to this client: no other call may be using it.
+// Never waits on the network: a request still in flight (a lookup that timed out on a hanging
+// service) keeps what it needs and ends by its deadline on libnol's own thread, which frees
+// the rest; idle threads are joined at once. Not thread-safe with respect to this client: no
+// other call may be using it.
 void nol_client_free(nol_client *client);
 
 // Looks up an inbound call and writes the decision to `*out` (free it with

@@ -906,3 +906,40 @@ fn a_huge_body_without_a_length_is_abandoned_at_the_cap() {
         );
     }
 }
+
+#[test]
+fn dropping_a_client_never_waits_for_its_requests_in_flight() {
+    // A request in flight keeps what it needs alive; the last one to end frees the rest. So a
+    // host freeing its client (a C module's shutdown, a Python object collected) does not wait
+    // for a hanging service.
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Hang),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        budget: Duration::from_secs(3),
+        breaker: None,
+        ..config(&sb)
+    })
+    .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..4 {
+        let tx = tx.clone();
+        c.lookup_async(&Call::new(&format!("+1415558{i:04}")), move |d| {
+            let _ = tx.send(d.fail_open().cloned());
+        });
+    }
+    std::thread::sleep(Duration::from_millis(100)); // the requests are out
+    let start = Instant::now();
+    drop(c);
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "drop waited {:?}",
+        start.elapsed()
+    );
+    // The lookups still settle, by their deadline.
+    for _ in 0..4 {
+        let reason = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(reason, Some(FailOpen::Timeout));
+    }
+}

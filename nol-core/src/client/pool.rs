@@ -31,9 +31,11 @@ fn join_unless_current(handle: std::thread::JoinHandle<()>, spawned_by: u32) {
 }
 
 impl Drop for Pool {
-    /// Closes the queue and waits for the workers to end (a worker still on a request ends
-    /// with its deadline), so that no thread of a freed client outlives it: a host that frees
-    /// a client and then forks must not hand its children memory owned by threads they lack.
+    /// Closes the queue and waits for the workers to end, so that no thread of a freed client
+    /// outlives it: a host that frees a client and then forks must not hand its children
+    /// memory owned by threads they lack. This never waits for a request: a job in flight
+    /// holds the client's state, so the last pool handle is dropped by the last job to end,
+    /// on its own worker, when every other worker is idle.
     fn drop(&mut self) {
         self.sender.take();
         for handle in self.workers.drain(..) {
