@@ -179,8 +179,8 @@ impl Client {
     /// Never raises for anything the network or the service does (timeouts, errors, bad or
     /// missing signatures, an invalid or anonymous caller): the decision is then
     /// `allow_with_default_policy` with `fail_open` set. Raises only for a programming error
-    /// (an unknown `context`: `nol.InvalidArgument`; a non-str argument: `nol.ArgumentTypeError`). The
-    /// interpreter is released for the whole wait.
+    /// (an unknown `context`: `nol.InvalidArgument`; a non-str argument:
+    /// `nol.ArgumentTypeError`). The interpreter is released for the whole wait.
     #[pyo3(signature = (number, *, verstat=None, attestation=None, context=String::from("inbound_voice"), to=None, local_contact=None))]
     #[allow(clippy::too_many_arguments)]
     fn lookup(
