@@ -53,8 +53,10 @@ pub struct ForkSafeClient {
 
 impl std::fmt::Debug for ForkSafeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // What this process has built so far: printing never builds a client.
+        let built = self.by_depth.get(depth()).and_then(OnceLock::get);
         f.debug_struct("ForkSafeClient")
-            .field("client", &self.client().ok())
+            .field("client", &built)
             .finish_non_exhaustive()
     }
 }
