@@ -106,6 +106,11 @@ export interface Decision {
   attestation: string | null
   /** From a response signed by a trusted key (now or, when `fromCache`, earlier). */
   verified: boolean
+  /**
+   * The caller's identity is verified (a verified business or individual) in a verified
+   * answer; `verified` alone says only that numbers.online signed it.
+   */
+  identityVerified: boolean
   fromCache: boolean
   /** How old the cached answer is, when `fromCache`. */
   cacheAgeMs: number | null

@@ -15,7 +15,6 @@ import nol
 
 log = logging.getLogger(__name__)
 
-VERIFIED_IDENTITIES = ("verified_business", "verified_individual")
 NEUTRAL_NOTE = "Caller lookup unavailable: treat the caller as unknown and carry on normally."
 
 
@@ -36,9 +35,9 @@ def signal_from(decision: nol.Decision) -> dict[str, Any]:
     """The tool result for a decision: small, JSON-ready, and worded for an LLM."""
     if decision.fail_open is not None:
         return neutral(decision.fail_open)
-    # `decision.verified` says the answer was signed by numbers.online; whether the caller's
-    # identity is verified is its `identity_type`. A listed business is a name, not a check.
-    identity_verified = decision.verified and decision.identity_type in VERIFIED_IDENTITIES
+    # `decision.verified` says numbers.online signed the answer; `identity_verified` says the
+    # caller is a verified business or individual. A listed business is a name, not a check.
+    identity_verified = decision.identity_verified
     if decision.action in ("challenge_or_route", "block_candidate"):
         note = "Elevated risk: do not share account details; offer to call back on a known number."
     elif decision.identity_type == "verified_individual":

@@ -305,6 +305,13 @@ impl Decision {
         matches!(self.outcome, Outcome::Cached { .. })
     }
 
+    /// The caller's identity is verified (a verified business or individual) in a verified
+    /// answer. A signed answer alone is not a verified caller: a listed business is a name,
+    /// not a check.
+    pub fn identity_verified(&self) -> bool {
+        self.verified() && self.identity_type.as_ref().is_some_and(|t| t.is_verified())
+    }
+
     /// The fail-open reason, if the call went on without an answer.
     pub fn fail_open(&self) -> Option<&FailOpen> {
         match &self.outcome {
@@ -354,12 +361,7 @@ impl Decision {
             .clone()
             .or_else(|| self.number.as_ref().map(|n| n.to_string()))
             .unwrap_or_else(|| "anonymous".to_string());
-        let check =
-            if self.verified() && self.identity_type.as_ref().is_some_and(|t| t.is_verified()) {
-                " ✓"
-            } else {
-                ""
-            };
+        let check = if self.identity_verified() { " ✓" } else { "" };
         let stir = match (self.stir.attestation, self.stir.verstat) {
             (Attestation::Unknown, Verstat::Unknown) => "none".to_string(),
             (a, v) => format!("{}, {}", a.as_str().unwrap_or("-"), v.describe()),

@@ -71,8 +71,7 @@ fn retell_response(d: &CoreDecision, options: &RetellInboundOptions) -> Value {
     vars.insert("caller_line_type", UNKNOWN.into());
     vars.insert("caller_on_dnc", UNKNOWN.into());
     vars.insert("caller_reassigned", UNKNOWN.into());
-    // A signed answer is not a verified caller: a listed business is a name, not a check.
-    vars.insert("caller_verified", yes_no(identity_verified(d)));
+    vars.insert("caller_verified", yes_no(d.identity_verified()));
     vars.insert(
         "caller_identity",
         d.identity_type
@@ -160,11 +159,6 @@ pub struct VapiToolOptions {
     pub budget_ms: Option<f64>,
 }
 
-/// The caller's identity is verified (a verified business or individual, in a signed answer).
-fn identity_verified(d: &CoreDecision) -> bool {
-    d.verified() && d.identity_type.as_ref().is_some_and(|t| t.is_verified())
-}
-
 /// What the agent can say around a result.
 fn vapi_message(d: &CoreDecision) -> String {
     if let Some(reason) = d.fail_open() {
@@ -194,7 +188,7 @@ fn vapi_bundle(d: &CoreDecision) -> Value {
         "valid": d.number.is_some(),
         "number": d.number.as_ref().map(|n| n.as_str()),
         "caller_name": d.caller_name,
-        "verified": identity_verified(d),
+        "verified": d.identity_verified(),
         "identity_type": d.identity_type.as_ref().map(|t| t.as_str()),
         "line_type": UNKNOWN,
         "carrier": Value::Null,

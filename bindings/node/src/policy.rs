@@ -86,6 +86,9 @@ pub struct Decision {
     pub attestation: Option<String>,
     /// From a response signed by a trusted key (now or, when `fromCache`, earlier).
     pub verified: bool,
+    /// The caller's identity is verified (a verified business or individual) in a verified
+    /// answer; `verified` alone says only that numbers.online signed it.
+    pub identity_verified: bool,
     pub from_cache: bool,
     /// How old the cached answer is, when `fromCache`.
     pub cache_age_ms: Option<f64>,
@@ -132,6 +135,7 @@ impl From<&CoreDecision> for Decision {
             verstat: d.stir.verstat.as_token().map(str::to_string),
             attestation: d.stir.attestation.as_str().map(str::to_string),
             verified: d.verified(),
+            identity_verified: d.identity_verified(),
             from_cache: d.from_cache(),
             cache_age_ms: match &d.outcome {
                 Outcome::Cached { age } => Some(age.as_secs_f64() * 1000.0),

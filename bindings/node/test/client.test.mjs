@@ -37,6 +37,8 @@ test('a verified answer for each directory entry', async () => {
     assert.equal(d.sipCode, sip, number)
     assert.equal(d.identityType, identity, number)
     assert.equal(d.verified, true, number)
+    // Signed is not the same as a verified caller: a listed business is only a name.
+    assert.equal(d.identityVerified, identity === 'verified_business' || identity === 'verified_individual', number)
     assert.equal(d.fromCache, false, number)
     assert.equal(d.failOpen, null, number)
     assert.equal(d.number, number)

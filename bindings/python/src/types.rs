@@ -262,6 +262,13 @@ impl Decision {
         self.inner.verified()
     }
 
+    /// The caller's identity is verified (a verified business or individual) in a verified
+    /// answer. `verified` alone says only that numbers.online signed the answer.
+    #[getter]
+    fn identity_verified(&self) -> bool {
+        self.inner.identity_verified()
+    }
+
     /// Served from the cache of verified answers.
     #[getter(from_cache)]
     fn is_from_cache(&self) -> bool {

@@ -44,6 +44,8 @@ def test_directory(client, number, action, name, identity, risk) -> None:
         risk,
     )
     assert d.verified and d.fail_open is None and d.http_status is None
+    # Signed is not the same as a verified caller: a listed business is only a name.
+    assert d.identity_verified == (identity in ("verified_business", "verified_individual"))
     assert d.number == number
     assert d.receipt_id and d.receipt_id.startswith("nol_rec_")
     assert d.result == ("no_record" if risk is None else "found")

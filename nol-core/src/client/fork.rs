@@ -66,17 +66,11 @@ impl ForkSafeClient {
     /// from the environment once, here, so that a child builds exactly the same client.
     pub fn new(mut config: ClientConfig) -> Result<ForkSafeClient, ConfigError> {
         config.apply_env()?;
-        let client = Client::new(config.clone())?;
         let made = ForkSafeClient {
             config,
             by_depth: std::array::from_fn(|_| OnceLock::new()),
         };
-        match made.by_depth.get(depth()) {
-            Some(slot) => {
-                let _ = slot.set(client);
-            }
-            None => return Err(too_deep()),
-        }
+        made.client()?;
         Ok(made)
     }
 
@@ -88,8 +82,7 @@ impl ForkSafeClient {
         }
         let fresh = Client::new(self.config.clone())?;
         // Another thread of this process may have set it first: use the one that won.
-        let _ = slot.set(fresh);
-        slot.get().ok_or_else(too_deep)
+        Ok(slot.get_or_init(|| fresh))
     }
 
     pub fn budget(&self) -> Duration {
@@ -121,12 +114,7 @@ impl ForkSafeClient {
     pub fn precall(&self, from: &str, to: &str) -> Precall {
         match self.client() {
             Ok(client) => client.precall(from, to),
-            Err(_) => Precall {
-                dnc: super::Dnc::Unknown,
-                compliance_signal: None,
-                receipt_id: None,
-                fail_open: Some(FailOpen::Busy),
-            },
+            Err(_) => Precall::failed(FailOpen::Busy),
         }
     }
 
@@ -134,11 +122,7 @@ impl ForkSafeClient {
     pub fn enroll(&self, number: &str) -> Enrollment {
         match self.client() {
             Ok(client) => client.enroll(number),
-            Err(_) => Enrollment {
-                enrolled: false,
-                number: None,
-                fail_open: Some(FailOpen::Busy),
-            },
+            Err(_) => Enrollment::failed(None, FailOpen::Busy),
         }
     }
 

@@ -316,12 +316,35 @@ pub struct Precall {
     pub fail_open: Option<FailOpen>,
 }
 
+impl Precall {
+    /// `UNKNOWN`, because of `reason`.
+    pub fn failed(reason: FailOpen) -> Precall {
+        Precall {
+            dnc: Dnc::Unknown,
+            compliance_signal: None,
+            receipt_id: None,
+            fail_open: Some(reason),
+        }
+    }
+}
+
 /// An enrolment's answer; `enrolled: false` with a reason when it failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enrollment {
     pub enrolled: bool,
     pub number: Option<String>,
     pub fail_open: Option<FailOpen>,
+}
+
+impl Enrollment {
+    /// Not enrolled, because of `reason`.
+    pub fn failed(number: Option<String>, reason: FailOpen) -> Enrollment {
+        Enrollment {
+            enrolled: false,
+            number,
+            fail_open: Some(reason),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -550,14 +573,8 @@ impl Client {
     /// [`Client::precall`] by `deadline`: a host that queues the call first (Node's thread
     /// pool) passes the deadline counted from its caller's request.
     pub fn precall_until(&self, from: &str, to: &str, deadline: Instant) -> Precall {
-        let unknown = |reason| Precall {
-            dnc: Dnc::Unknown,
-            compliance_signal: None,
-            receipt_id: None,
-            fail_open: Some(reason),
-        };
         let (Some(from), Some(to)) = (self.inner.normalize(from), self.inner.normalize(to)) else {
-            return unknown(FailOpen::InvalidNumber);
+            return Precall::failed(FailOpen::InvalidNumber);
         };
         let body = serde_json::json!({ "from": from.as_str(), "to": to.as_str() });
         match self.inner.request(PATH_PRECALL_LOOKUP, &body, deadline) {
@@ -577,7 +594,7 @@ impl Client {
                     fail_open: None,
                 }
             }
-            Err(reason) => unknown(reason),
+            Err(reason) => Precall::failed(reason),
         }
     }
 
@@ -589,11 +606,7 @@ impl Client {
     /// [`Client::enroll`] by `deadline` (see [`Client::precall_until`]).
     pub fn enroll_until(&self, number: &str, deadline: Instant) -> Enrollment {
         let Some(number) = self.inner.normalize(number) else {
-            return Enrollment {
-                enrolled: false,
-                number: None,
-                fail_open: Some(FailOpen::InvalidNumber),
-            };
+            return Enrollment::failed(None, FailOpen::InvalidNumber);
         };
         let body = serde_json::json!({ "number": number.as_str() });
         match self.inner.request(PATH_PRECALL_ENROLL, &body, deadline) {
@@ -605,11 +618,7 @@ impl Client {
                     .map(str::to_string),
                 fail_open: None,
             },
-            Err(reason) => Enrollment {
-                enrolled: false,
-                number: Some(number.to_string()),
-                fail_open: Some(reason),
-            },
+            Err(reason) => Enrollment::failed(Some(number.to_string()), reason),
         }
     }
 
