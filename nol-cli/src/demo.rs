@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use nol_core::client::{ApiKey, Call, Client, ClientConfig};
-use nol_core::{Policy, RiskTag, TrustedKeys};
+use nol_core::{Policy, TrustedKeys};
 use nol_sandbox::directory::number_for_fault;
 use nol_sandbox::{Fault, Sandbox, SandboxConfig, SANDBOX_FREE_KEY, SANDBOX_KEY};
 
@@ -84,10 +84,7 @@ pub fn demo() -> ExitCode {
         public_keys: TrustedKeys::from_pem(&sb.public_key_pem()).unwrap_or_default(),
         budget,
         policy: Policy {
-            risk_tag: Some(RiskTag {
-                text: "[Risk]".into(),
-                threshold: 70,
-            }),
+            risk_tag: Some("[Risk]".into()), risk_threshold: 70,
             screening_contact: Some("sip:screening@ivr.example.net".into()),
             ..Policy::default()
         },

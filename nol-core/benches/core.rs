@@ -6,7 +6,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use ed25519_dalek::{Signature, SigningKey};
 use nol_core::canonical::{self, JsValue};
 use nol_core::signature::{self, SIGNATURE_FIELD};
-use nol_core::{Caller, LookupResponse, Policy, RiskTag, Stir, TrustedKeys, E164};
+use nol_core::{Caller, LookupResponse, Policy, Stir, TrustedKeys, E164};
 
 const TYPICAL: &str = r#"{"schema_version":"2026-05-31","result":"found","number":"+14155551212","identity_type":"verified_business","display_label":"Acme Support","profile_url":"https://numbers.online/business/acme-support-1a2b","personal_details_exposed":false,"risk_score":8,"risk_level":"low","signals":["verified listing","0 in last 30 days"],"recommended_action":"allow","ttl_seconds":600,"receipt_id":"nol_rec_7Qm2Xk9"}"#;
 
@@ -75,10 +75,8 @@ fn decide(c: &mut Criterion) {
         panic!("number")
     };
     let policy = Policy {
-        risk_tag: Some(RiskTag {
-            text: "SPAM?".into(),
-            threshold: 70,
-        }),
+        risk_tag: Some("SPAM?".into()),
+        risk_threshold: 70,
         ..Policy::default()
     };
     let stir = Stir::from_parts(Some("TN-Validation-Passed"), Some("A"));

@@ -3,10 +3,16 @@
 //! Unknown values of the open enumerations are kept as `Other`, unknown fields are kept as they
 //! came; a known field of the wrong type, or a `risk_score` outside 0..=100, makes the whole
 //! response unusable, and the call fails open.
+//!
+//! The service's strings are cleaned here, once, as they are read: text to show (the label)
+//! loses control characters and bidi overrides, values hosts put in headers and variables
+//! (risk level, receipt, unknown enumeration values) become tokens, and `ttl_seconds` is capped
+//! at [`MAX_TTL_SECONDS`]. Nothing downstream sees the raw text.
 
 use std::fmt;
 
 use crate::canonical::{to_serde, JsValue};
+use crate::sanitize::{sanitize, sanitize_token};
 use crate::signature::{Verified, SIGNATURE_FIELD};
 
 macro_rules! open_enum {
@@ -29,10 +35,11 @@ macro_rules! open_enum {
         }
 
         impl From<&str> for $name {
+            /// An unknown value is kept, cleaned to a token (see `sanitize_token`).
             fn from(s: &str) -> $name {
                 match s {
                     $($text => $name::$variant,)+
-                    other => $name::Other(other.to_string()),
+                    other => $name::Other(crate::sanitize::sanitize_token(other)),
                 }
             }
         }
@@ -83,6 +90,9 @@ open_enum!(
     }
 );
 
+/// The longest an answer may be cached, whatever `ttl_seconds` says (CONTRACT.md: 60–600).
+pub const MAX_TTL_SECONDS: u32 = 600;
+
 /// A verified inbound lookup response.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LookupResponse {
@@ -98,7 +108,7 @@ pub struct LookupResponse {
     pub risk_level: Option<String>,
     pub signals: Vec<String>,
     pub recommended_action: RecommendedAction,
-    /// How long the answer may be cached, in seconds.
+    /// How long the answer may be cached, in seconds (at most [`MAX_TTL_SECONDS`]).
     pub ttl_seconds: Option<u32>,
     pub receipt_id: Option<String>,
     /// Fields this version of libnol does not know, in wire order.
@@ -183,8 +193,12 @@ impl LookupResponse {
                     r.identity_type =
                         opt_string(value, "identity_type")?.map(|s| IdentityType::from(s.as_str()))
                 }
-                "display_label" => r.display_label = opt_string(value, "display_label")?,
-                "profile_url" => r.profile_url = opt_string(value, "profile_url")?,
+                "display_label" => {
+                    r.display_label = opt_string(value, "display_label")?.map(|l| sanitize(&l))
+                }
+                "profile_url" => {
+                    r.profile_url = opt_string(value, "profile_url")?.map(|u| sanitize(&u))
+                }
                 "personal_details_exposed" => {
                     r.personal_details_exposed = match value {
                         JsValue::Null => None,
@@ -195,14 +209,16 @@ impl LookupResponse {
                 "risk_score" => {
                     r.risk_score = opt_uint(value, "risk_score", 100.0)?.map(|n| n as u8)
                 }
-                "risk_level" => r.risk_level = opt_string(value, "risk_level")?,
+                "risk_level" => {
+                    r.risk_level = opt_string(value, "risk_level")?.map(|l| sanitize_token(&l))
+                }
                 "signals" => {
                     r.signals = match value {
                         JsValue::Null => Vec::new(),
                         JsValue::Array(items) => items
                             .iter()
                             .map(|i| match i {
-                                JsValue::String(s) => Ok(s.clone()),
+                                JsValue::String(s) => Ok(sanitize(s)),
                                 _ => Err(ModelError::WrongType("signals")),
                             })
                             .collect::<Result<_, _>>()?,
@@ -216,10 +232,12 @@ impl LookupResponse {
                     has_action = true;
                 }
                 "ttl_seconds" => {
-                    r.ttl_seconds =
-                        opt_uint(value, "ttl_seconds", f64::from(u32::MAX))?.map(|n| n as u32)
+                    r.ttl_seconds = opt_uint(value, "ttl_seconds", f64::from(u32::MAX))?
+                        .map(|n| (n as u32).min(MAX_TTL_SECONDS))
                 }
-                "receipt_id" => r.receipt_id = opt_string(value, "receipt_id")?,
+                "receipt_id" => {
+                    r.receipt_id = opt_string(value, "receipt_id")?.map(|id| sanitize_token(&id))
+                }
                 SIGNATURE_FIELD => {}
                 _ => r.extra.push((key.clone(), to_serde(value))),
             }
@@ -279,6 +297,21 @@ mod tests {
         assert_eq!(r.risk_score, None);
         assert_eq!(r.extra[0].0, "new_field");
         assert_eq!(r.extra[0].1, serde_json::json!({"x":[1,2.5]}));
+    }
+
+    #[test]
+    fn service_strings_are_cleaned_once_as_they_are_read() {
+        let r = read(
+            "{\"result\":\"found\\r\\nX\",\"identity_type\":\"robot\\u0000\",\"recommended_action\":\"ring twice\",\"display_label\":\"Acme\\r\\nX-Evil: 1\",\"risk_level\":\"low\\n\",\"receipt_id\":\"r 1\",\"ttl_seconds\":86400}",
+        )
+        .unwrap();
+        assert_eq!(r.result.as_str(), "found__X");
+        assert_eq!(r.identity_type.unwrap().as_str(), "robot_");
+        assert_eq!(r.recommended_action.as_str(), "ring_twice");
+        assert_eq!(r.display_label.as_deref(), Some("Acme X-Evil: 1"));
+        assert_eq!(r.risk_level.as_deref(), Some("low_"));
+        assert_eq!(r.receipt_id.as_deref(), Some("r_1"));
+        assert_eq!(r.ttl_seconds, Some(600));
     }
 
     #[test]

@@ -8,11 +8,11 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nol_core::client::{ApiKey, BreakerConfig, Call, Client, ClientConfig, Context, Dnc};
-use nol_core::{FailOpen, Outcome, Policy, RecommendedAction, RiskTag, TrustedKeys};
+use nol_core::{FailOpen, Outcome, Policy, RecommendedAction, TrustedKeys};
 use nol_sandbox::directory::{number_for_fault, INVALID_NUMBER, SUPPRESSED_NUMBER};
 use nol_sandbox::{Fault, Sandbox, SandboxConfig, SANDBOX_FREE_KEY, SANDBOX_KEY};
 
@@ -59,10 +59,8 @@ fn a_verified_answer_for_each_directory_entry() {
     let policy = Policy {
         block: true,
         screening_contact: Some("sip:screening@ivr.example.net".into()),
-        risk_tag: Some(RiskTag {
-            text: "Risk:".into(),
-            threshold: 60,
-        }),
+        risk_tag: Some("Risk:".into()),
+        risk_threshold: 60,
         ..Policy::default()
     };
     let c = Client::new(ClientConfig {
@@ -942,4 +940,105 @@ fn dropping_a_client_never_waits_for_its_requests_in_flight() {
         let reason = rx.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(reason, Some(FailOpen::Timeout));
     }
+}
+
+/// A long lookup (an agent's 10 s) that joins a short one's flight (a switch's 400 ms) of the
+/// same number must not inherit its deadline: when that flight times out, it asks again.
+#[test]
+fn a_longer_lookup_outlives_a_shorter_flight_it_joined() {
+    let sb = sandbox_with(SandboxConfig {
+        response_delay: Duration::from_millis(700),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        budget: Duration::from_millis(300),
+        ..config(&sb)
+    })
+    .unwrap();
+    let short = {
+        let c = c.clone();
+        std::thread::spawn(move || c.lookup(&Call::new("+14155551212")))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let start = Instant::now();
+    let long = c.lookup_within(&Call::new("+14155551212"), Duration::from_secs(5));
+    assert_eq!(short.join().unwrap().fail_open(), Some(&FailOpen::Timeout));
+    assert!(long.verified(), "{:?}", long.outcome);
+    assert!(start.elapsed() < Duration::from_secs(4));
+
+    // The same through the callback interface.
+    let d = Arc::new(Mutex::new(None));
+    let short = {
+        let c = c.clone();
+        std::thread::spawn(move || c.lookup(&Call::new("+12125550100")))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = d.clone();
+    c.lookup_async_within(
+        &Call::new("+12125550100"),
+        Duration::from_secs(5),
+        move |decision| {
+            *out.lock().unwrap() = Some(decision);
+            tx.send(()).unwrap();
+        },
+    );
+    rx.recv_timeout(Duration::from_secs(6)).unwrap();
+    assert_eq!(short.join().unwrap().fail_open(), Some(&FailOpen::Timeout));
+    let got = d.lock().unwrap().take().unwrap();
+    assert!(got.verified(), "{:?}", got.outcome);
+}
+
+/// A worker is free again before its caller has the answer: back-to-back lookups on one
+/// thread never find it busy.
+#[test]
+fn back_to_back_lookups_never_find_the_worker_busy() {
+    let sb = sandbox();
+    let c = Client::new(ClientConfig {
+        max_in_flight: 1,
+        cache_size: 0,
+        budget: Duration::from_secs(2),
+        ..config(&sb)
+    })
+    .unwrap();
+    let busy = (0..200)
+        .filter(|_| c.lookup(&Call::new("+14155551212")).fail_open() == Some(&FailOpen::Busy))
+        .count();
+    assert_eq!(busy, 0, "{busy} of 200 lookups failed open as busy");
+}
+
+/// Every setting is checked when the client is made, however the configuration was built.
+#[test]
+fn a_client_is_never_made_from_an_out_of_range_setting() {
+    let sb = sandbox();
+    for bad in [
+        ClientConfig {
+            budget: Duration::ZERO,
+            ..config(&sb)
+        },
+        ClientConfig {
+            max_in_flight: 0,
+            ..config(&sb)
+        },
+        ClientConfig {
+            max_in_flight: 1025,
+            ..config(&sb)
+        },
+        ClientConfig {
+            base_url: "http://127.0.0.1:99999".into(),
+            ..config(&sb)
+        },
+        ClientConfig {
+            policy: Policy {
+                route_advance_code: 480,
+                ..Policy::default()
+            },
+            ..config(&sb)
+        },
+    ] {
+        assert!(Client::new(bad).is_err());
+    }
+    // A huge per-call budget is cut to the longest one, not a panic.
+    let d = client(&sb).lookup_within(&Call::new("+14155551212"), Duration::MAX);
+    assert!(d.verified());
 }

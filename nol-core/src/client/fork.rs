@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use super::FailOpen;
 use super::{Call, Client, ClientConfig, ConfigError, Enrollment, Precall, Stats};
-use crate::policy::{Decision, FailOpen, Policy};
+use crate::decision::Decision;
+use crate::policy::Policy;
 use crate::stir::Stir;
 
 /// How many nested forks a client follows; a lookup deeper than that fails open (`busy`).

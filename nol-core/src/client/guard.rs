@@ -1,27 +1,11 @@
 //! What protects the switch and the service: a circuit breaker, the service's `Retry-After`,
 //! and an optional client-side rate limit.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::policy::FailOpen;
-
-/// Circuit breaker settings: after `failures` failures in a row, fail open at once for
-/// `cool_down`, then let one probe through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BreakerConfig {
-    pub failures: u32,
-    pub cool_down: Duration,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> BreakerConfig {
-        BreakerConfig {
-            failures: 5,
-            cool_down: Duration::from_secs(5),
-        }
-    }
-}
+use super::config::BreakerConfig;
+use super::FailOpen;
 
 /// The longest `Retry-After` honoured, so that a hostile value cannot silence lookups for days.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -53,13 +37,36 @@ struct State {
 pub(crate) struct Guard {
     breaker: Option<BreakerConfig>,
     per_minute: Option<u32>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
-/// Permission to send one request; tells the guard how it went.
+/// Permission to send one request; tells the guard how it went. A probe's permit that is
+/// dropped without a report (its job panicked, or was dropped unrun) lets the next request
+/// probe again, so the breaker can never stay half-open.
 #[derive(Debug)]
 pub(crate) struct Permit {
-    probe: bool,
+    /// The guard's state, for a probe that has not reported yet.
+    probe: Option<Arc<Mutex<State>>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(state) = self.probe.take() {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            if matches!(s.circuit, Circuit::HalfOpen) {
+                s.circuit = Circuit::Open {
+                    until: Instant::now(),
+                };
+            }
+        }
+    }
+}
+
+/// `now + d`, or a century from now when that overflows.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 impl Guard {
@@ -67,12 +74,12 @@ impl Guard {
         Guard {
             breaker,
             per_minute,
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 circuit: Circuit::Closed { failures: 0 },
                 retry_at: None,
                 tokens: per_minute.map_or(0.0, f64::from),
                 refilled: Instant::now(),
-            }),
+            })),
         }
     }
 
@@ -120,40 +127,44 @@ impl Guard {
             }
             s.tokens -= 1.0;
         }
-        Ok(Permit { probe })
+        Ok(Permit {
+            probe: probe.then(|| self.state.clone()),
+        })
     }
 
     /// Records how a request went: `None` for an answer, or the reason it failed.
     pub(crate) fn record(
         &self,
-        permit: Permit,
+        mut permit: Permit,
         failure: Option<&FailOpen>,
         retry_after: Option<Duration>,
     ) {
+        // Reported: the permit's drop has nothing left to do.
+        let probe = permit.probe.take().is_some();
         let now = Instant::now();
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(failure, Some(FailOpen::RateLimited)) {
             let wait = retry_after
                 .unwrap_or(DEFAULT_RETRY_AFTER)
                 .min(MAX_RETRY_AFTER);
-            s.retry_at = Some(now + wait);
+            s.retry_at = Some(later(now, wait));
         }
         let Some(cfg) = self.breaker else {
             return;
         };
         let trips = failure.is_some_and(counts_against_service);
-        s.circuit = match (&s.circuit, trips, permit.probe) {
+        s.circuit = match (&s.circuit, trips, probe) {
             (_, false, true) | (Circuit::Closed { .. }, false, false) => {
                 Circuit::Closed { failures: 0 }
             }
             (_, true, true) => Circuit::Open {
-                until: now + cfg.cool_down,
+                until: later(now, cfg.cool_down),
             },
             (Circuit::Closed { failures }, true, false) => {
                 let failures = failures + 1;
                 if failures >= cfg.failures.max(1) {
                     Circuit::Open {
-                        until: now + cfg.cool_down,
+                        until: later(now, cfg.cool_down),
                     }
                 } else {
                     Circuit::Closed { failures }
@@ -212,6 +223,46 @@ mod tests {
         g.record(probe, None, None);
         assert!(!g.is_open());
         assert!(g.admit().is_ok());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_lets_the_next_one_out() {
+        let g = Guard::new(
+            Some(BreakerConfig {
+                failures: 1,
+                cool_down: Duration::from_millis(10),
+            }),
+            None,
+        );
+        let p = g.admit().unwrap();
+        g.record(p, Some(&FailOpen::Timeout), None);
+        std::thread::sleep(Duration::from_millis(20));
+        // The probe's job panics: its permit is dropped during the unwind, unreported.
+        let probe = g.admit().unwrap();
+        let job = std::thread::spawn(move || {
+            let _held = probe;
+            panic!("the probe's job panics");
+        });
+        assert!(job.join().is_err());
+        let next = g.admit().expect("a new probe, not circuit_open for ever");
+        g.record(next, None, None);
+        assert!(!g.is_open());
+    }
+
+    #[test]
+    fn huge_cool_downs_and_retry_afters_do_not_panic() {
+        let g = Guard::new(
+            Some(BreakerConfig {
+                failures: 1,
+                cool_down: Duration::MAX,
+            }),
+            None,
+        );
+        let p = g.admit().unwrap();
+        g.record(p, Some(&FailOpen::Timeout), Some(Duration::MAX));
+        assert_eq!(g.admit().unwrap_err(), FailOpen::CircuitOpen);
+        let p = g.admit_unmetered();
+        assert!(p.is_err());
     }
 
     #[test]

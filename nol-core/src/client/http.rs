@@ -13,7 +13,7 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::policy::FailOpen;
+use super::FailOpen;
 
 /// What the service answered, before any interpretation.
 pub(crate) enum Answer {

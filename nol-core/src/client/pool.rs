@@ -9,7 +9,22 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A job gets its worker's [`Release`]: dropping it gives the worker back, which a job does
+/// before it hands out its result, so that a caller that starts its next lookup the moment it
+/// has its answer finds the worker free.
+pub(crate) type Job = Box<dyn FnOnce(Release) + Send + 'static>;
+
+/// A running job's claim on its worker; dropping it (at the latest when the job ends or
+/// unwinds) makes the worker free again, exactly once.
+pub(crate) struct Release {
+    free: Arc<AtomicUsize>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+    }
+}
 
 pub(crate) struct Pool {
     /// `None` only while the pool is dropped.
@@ -130,9 +145,10 @@ fn worker(receiver: Arc<Mutex<Receiver<Job>>>, free: Arc<AtomicUsize>) {
         let Ok(job) = job else {
             return; // the pool was dropped
         };
-        // A panicking job must neither kill the worker nor leak its slot.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-        free.fetch_add(1, Ordering::AcqRel);
+        // A panicking job must neither kill the worker nor leak its slot: its `Release` is
+        // dropped by the unwind.
+        let release = Release { free: free.clone() };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || job(release)));
     }
 }
 
@@ -350,7 +366,7 @@ mod tests {
             let g = gate.clone();
             pool.try_reserve()
                 .expect("a free worker")
-                .run(Box::new(move || {
+                .run(Box::new(move |_| {
                     g.wait_until(Instant::now() + Duration::from_secs(5));
                 }));
         }
@@ -372,7 +388,7 @@ mod tests {
         let d = done.clone();
         pool.try_reserve()
             .expect("free")
-            .run(Box::new(move || d.set(7)));
+            .run(Box::new(move |_| d.set(7)));
         assert_eq!(
             done.wait_until(Instant::now() + Duration::from_secs(5)),
             Some(7)
@@ -386,7 +402,7 @@ mod tests {
         assert_eq!(threads.len(), 3);
         let done = Arc::new(Slot::new());
         let d = done.clone();
-        pool.try_reserve().expect("free").run(Box::new(move || {
+        pool.try_reserve().expect("free").run(Box::new(move |_| {
             std::thread::sleep(Duration::from_millis(30));
             d.set(1);
         }));
@@ -398,17 +414,36 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_released_before_the_result_is_free_for_the_next_job() {
+        let pool = Pool::new(1).unwrap();
+        for i in 0..200 {
+            let done = Arc::new(Slot::new());
+            let d = done.clone();
+            pool.try_reserve()
+                .unwrap_or_else(|| panic!("job {i}: the only worker is still busy"))
+                .run(Box::new(move |release| {
+                    drop(release);
+                    d.set(i);
+                }));
+            assert_eq!(
+                done.wait_until(Instant::now() + Duration::from_secs(5)),
+                Some(i)
+            );
+        }
+    }
+
+    #[test]
     fn a_panicking_job_keeps_its_worker() {
         let pool = Pool::new(1).unwrap();
         pool.try_reserve()
             .expect("free")
-            .run(Box::new(|| panic!("job panics")));
+            .run(Box::new(|_| panic!("job panics")));
         let done = Arc::new(Slot::new());
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(r) = pool.try_reserve() {
                 let d = done.clone();
-                r.run(Box::new(move || d.set(1)));
+                r.run(Box::new(move |_| d.set(1)));
                 break;
             }
             assert!(Instant::now() < deadline, "worker never came back");

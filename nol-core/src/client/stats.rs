@@ -3,30 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::policy::FailOpen;
+use super::FailOpen;
 
-/// Fail-open reasons, in the order [`Stats::fail_open`] lists them.
-const REASONS: [&str; 15] = [
-    "timeout",
-    "connect",
-    "tls",
-    "http_status",
-    "rate_limited",
-    "body_too_large",
-    "unparseable",
-    "unsigned",
-    "bad_signature",
-    "unusable",
-    "circuit_open",
-    "busy",
-    "invalid_number",
-    "anonymous",
-    "not_configured",
-];
-
-fn reason_index(r: &FailOpen) -> usize {
-    REASONS.iter().position(|n| *n == r.as_str()).unwrap_or(0)
-}
+const REASONS: [&str; 15] = FailOpen::NAMES;
 
 /// Microsecond buckets: exact below 16 µs, then 16 sub-buckets per power of two (≤ 6% error).
 const SUB: u64 = 16;
@@ -81,7 +60,7 @@ impl Recorder {
         self.lookups.fetch_add(1, Relaxed);
         match fail {
             Some(r) => {
-                self.fail_open[reason_index(r)].fetch_add(1, Relaxed);
+                self.fail_open[r.index()].fetch_add(1, Relaxed);
             }
             None if cached => {
                 self.cache_hits.fetch_add(1, Relaxed);
