@@ -39,5 +39,8 @@ bash scripts/test-python.sh
 step "Node package suite (scripts/test-node.sh)"
 bash scripts/test-node.sh
 
+step "one decision, byte-identical JSON from the CLI, C, Python and Node (scripts/test-json.sh)"
+bash scripts/test-json.sh
+
 echo
 echo "all tests passed"

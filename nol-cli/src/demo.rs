@@ -21,6 +21,10 @@ pub struct SandboxArgs {
     /// non-json, truncated, huge, wrong-types, bad-signature, no-signature, redirect.
     #[arg(long, value_parser = parse_fault)]
     fault: Option<Fault>,
+    /// Sign with a fixed key and make receipt ids from the request, so that the same lookup
+    /// gets the same answer every time (for tests that compare clients byte for byte).
+    #[arg(long)]
+    deterministic: bool,
 }
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
@@ -34,6 +38,8 @@ pub fn sandbox(args: &SandboxArgs) -> ExitCode {
     let sb = match Sandbox::start(SandboxConfig {
         listen: args.listen,
         fault: args.fault,
+        signing_seed: args.deterministic.then_some([42; 32]),
+        deterministic_receipts: args.deterministic,
         ..SandboxConfig::default()
     }) {
         Ok(sb) => sb,
@@ -84,7 +90,8 @@ pub fn demo() -> ExitCode {
         public_keys: TrustedKeys::from_pem(&sb.public_key_pem()).unwrap_or_default(),
         budget,
         policy: Policy {
-            risk_tag: Some("[Risk]".into()), risk_threshold: 70,
+            risk_tag: Some("[Risk]".into()),
+            risk_threshold: 70,
             screening_contact: Some("sip:screening@ivr.example.net".into()),
             ..Policy::default()
         },

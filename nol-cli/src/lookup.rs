@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Args;
 use nol_core::client::{Call, Client, ClientConfig, Context};
@@ -28,13 +28,17 @@ pub struct LookupArgs {
     country: Option<String>,
     #[arg(long, default_value_t = 400)]
     budget_ms: u64,
+    /// Any setting by name (`nol settings` lists them), e.g. `--set max_name_len=32`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
     /// Default: NOL_BASE_URL, else https://numbers.online.
     #[arg(long)]
     base_url: Option<String>,
     /// PEM file of the trusted key. Default: the file NOL_PUBLIC_KEY names.
     #[arg(long, value_name = "FILE")]
     public_key: Option<PathBuf>,
-    /// Print one JSON object.
+    /// Print the decision as nol-core's JSON object (the same bytes every binding gives); the
+    /// time taken goes to stderr.
     #[arg(long)]
     json: bool,
 }
@@ -43,13 +47,25 @@ pub fn run(args: &LookupArgs) -> ExitCode {
     let Some(context) = Context::parse(&args.context) else {
         return crate::usage_error(&format!("unknown context {:?}", args.context));
     };
-    let mut config = ClientConfig {
-        budget: Duration::from_millis(args.budget_ms.max(1)),
-        default_country: args.country.clone(),
-        ..ClientConfig::default()
-    };
+    let mut config = ClientConfig::default();
+    let budget = args.budget_ms.to_string();
+    let mut settings = vec![("budget_ms", budget.as_str())];
+    if let Some(c) = &args.country {
+        settings.push(("default_country", c));
+    }
     if let Some(url) = &args.base_url {
-        config.base_url = url.clone();
+        settings.push(("base_url", url));
+    }
+    for item in &args.set {
+        let Some((name, value)) = item.split_once('=') else {
+            return crate::usage_error(&format!("--set {item:?}: expected NAME=VALUE"));
+        };
+        settings.push((name.trim(), value));
+    }
+    for (name, value) in settings {
+        if let Err(e) = config.set(name, value) {
+            return crate::usage_error(&e.to_string());
+        }
     }
     if let Some(path) = &args.public_key {
         let keys = std::fs::read_to_string(path)
@@ -75,7 +91,8 @@ pub fn run(args: &LookupArgs) -> ExitCode {
     let decision = client.lookup(&call);
     let elapsed = start.elapsed();
     if args.json {
-        println!("{}", to_json(&decision, elapsed));
+        println!("{}", decision.to_json());
+        eprintln!("{:.3} ms", elapsed.as_secs_f64() * 1000.0);
     } else {
         println!("{}", decision.display_line());
         println!(
@@ -96,20 +113,4 @@ pub fn outcome(d: &Decision) -> String {
         None if d.from_cache() => "cached".to_string(),
         None => "verified".to_string(),
     }
-}
-
-pub fn to_json(d: &Decision, elapsed: Duration) -> serde_json::Value {
-    serde_json::json!({
-        "action": d.action.as_str(),
-        "caller_name": d.caller_name,
-        "risk_score": d.risk_score,
-        "receipt_id": d.receipt_id,
-        "verified": d.verified(),
-        "from_cache": d.from_cache(),
-        "fail_open": d.fail_open().map(|r| r.as_str()),
-        "elapsed_ms": (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        "number": d.number.as_ref().map(|n| n.as_str()),
-        "sip_code": d.sip.code,
-        "display_line": d.display_line(),
-    })
 }

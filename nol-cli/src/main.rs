@@ -48,6 +48,8 @@ enum Command {
     /// Look up an inbound call. Always exits 0 once the lookup runs, failing open included.
     /// The API key comes from NUMBERS_ONLINE_API_KEY.
     Lookup(lookup::LookupArgs),
+    /// Print every setting with its range and default (Markdown), as the README lists them.
+    Settings,
     /// Run the sandbox server (a stand-in numbers.online) until interrupted.
     Sandbox(demo::SandboxArgs),
     /// Start the embedded sandbox and run a scripted set of inbound calls through libnol.
@@ -64,6 +66,10 @@ fn main() -> ExitCode {
             body_file,
         } => verify(&public_key, body_file.as_deref()),
         Command::Lookup(args) => lookup::run(&args),
+        Command::Settings => {
+            print!("{}", nol_core::settings::markdown_table());
+            ExitCode::SUCCESS
+        }
         Command::Sandbox(args) => demo::sandbox(&args),
         Command::Demo => demo::demo(),
     }

@@ -185,6 +185,22 @@ pub const SETTINGS: &[Setting] = &[
     },
 ];
 
+/// The settings as the README's Markdown table: name, range, default, what it does.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| setting | range | default | what it does |\n|---|---|---|---|\n");
+    for s in SETTINGS {
+        let default = match s.default {
+            "NUMBERS_ONLINE_API_KEY" | "NOL_PUBLIC_KEY" => format!("env `{}`", s.default),
+            d => format!("`{d}`"),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            s.name, s.range, default, s.doc
+        ));
+    }
+    out
+}
+
 /// The setting called `name`, if there is one.
 pub fn setting(name: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.name == name)
@@ -414,6 +430,16 @@ mod tests {
                 Range::Text => {}
             }
         }
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting_as_the_table_says() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md at the workspace root");
+        assert!(
+            readme.contains(&markdown_table()),
+            "README.md's settings table differs from nol-core's: paste the output of `nol settings`"
+        );
     }
 
     #[test]

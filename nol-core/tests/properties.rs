@@ -1,9 +1,7 @@
 //! Properties that hold for every input, checked with proptest.
 
 use nol_core::FailOpen;
-use nol_core::{
-    Caller, IdentityType, LookupResponse, LookupResult, Policy, RecommendedAction, Stir, E164,
-};
+use nol_core::{Caller, LookupResponse, Policy, RecommendedAction, Stir, E164};
 use proptest::prelude::*;
 
 const REGIONS: &[Option<&str>] = &[

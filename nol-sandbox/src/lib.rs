@@ -137,6 +137,10 @@ pub struct SandboxConfig {
     pub response_delay: Duration,
     /// Replaces every `ttl_seconds` (to see cache expiry in tests).
     pub ttl_override: Option<u32>,
+    /// Receipt ids made from the request (number and STIR/SHAKEN values) instead of a counter,
+    /// so that the same lookup gets the same signed answer from any client: how the
+    /// cross-language test compares decisions byte for byte.
+    pub deterministic_receipts: bool,
 }
 
 /// The standard-tier key the sandbox accepts by default.
@@ -161,6 +165,7 @@ impl Default for SandboxConfig {
             redirect_to: "http://127.0.0.1:9/elsewhere".to_string(),
             response_delay: Duration::ZERO,
             ttl_override: None,
+            deterministic_receipts: false,
         }
     }
 }
@@ -502,7 +507,17 @@ fn inbound_lookup(
         body.get("verstat").and_then(|v| v.as_str()),
         body.get("attestation").and_then(|v| v.as_str()),
     );
-    let mut members = directory::response(&number, stir, tier, &receipt(shared));
+    let receipt_id = if shared.config.deterministic_receipts {
+        // FNV-1a of what was asked: stable across processes and runs.
+        let asked = format!("{number}|{:?}|{:?}", stir.verstat, stir.attestation);
+        let hash = asked.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("nol_rec_sbx{hash:016x}")
+    } else {
+        receipt(shared)
+    };
+    let mut members = directory::response(&number, stir, tier, &receipt_id);
     if let Some(ttl) = shared.config.ttl_override {
         for (k, v) in members.iter_mut() {
             if k == "ttl_seconds" {

@@ -387,14 +387,14 @@ impl Inner {
         deadline: Instant,
     ) -> Begun {
         if let Some(hit) = self.answers.get(&key) {
-            return Begun::Done(self.from_cache(&key, &hit, local_contact));
+            return Begun::Done(self.decide_cached(&key, &hit, local_contact));
         }
         let joined = match self
             .flights
             .join_or_lead(&key, deadline, || self.answers.get(&key))
         {
             Ok(joined) => joined,
-            Err(hit) => return Begun::Done(self.from_cache(&key, &hit, local_contact)),
+            Err(hit) => return Begun::Done(self.decide_cached(&key, &hit, local_contact)),
         };
         let flight = match joined {
             Joined::Follower(flight) => {
@@ -433,7 +433,7 @@ impl Inner {
         )
     }
 
-    fn from_cache(&self, key: &CacheKey, hit: &cache::Answer, local: Option<&str>) -> Decision {
+    fn decide_cached(&self, key: &CacheKey, hit: &cache::Answer, local: Option<&str>) -> Decision {
         let mut d = self
             .policy
             .decide(&hit.response, key.number.clone(), stir_of(key), local);
