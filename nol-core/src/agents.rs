@@ -247,7 +247,7 @@ pub fn vapi_response(id: &str, result: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::FailOpen;
+    use crate::client::fail_open::FailOpen;
     use crate::policy::Policy;
     use crate::stir::Stir;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::client::FailOpen;
+use crate::client::fail_open::FailOpen;
 use crate::e164::E164;
 use crate::model::{IdentityType, LookupResult, RecommendedAction};
 use crate::stir::Stir;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::client::FailOpen;
+use crate::client::fail_open::FailOpen;
 use crate::decision::{Decision, Outcome, SipReply};
 use crate::e164::E164;
 use crate::model::{LookupResponse, LookupResult, RecommendedAction};

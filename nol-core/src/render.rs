@@ -196,7 +196,7 @@ pub fn is_nol_header(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::FailOpen;
+    use crate::client::fail_open::FailOpen;
     use crate::e164::{Caller, E164};
     use crate::model::{IdentityType, LookupResponse, LookupResult, RecommendedAction};
     use crate::policy::Policy;

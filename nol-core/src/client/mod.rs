@@ -18,7 +18,7 @@
 mod cache;
 mod call;
 pub mod config;
-mod fail_open;
+pub mod fail_open;
 mod flight;
 mod fork;
 mod guard;
