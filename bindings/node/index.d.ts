@@ -43,17 +43,27 @@ export declare class Client {
 }
 
 /**
+ * Test-only: panics in Rust, to show that a panic becomes a thrown `Error` (code
+ * `GenericFailure`) rather than aborting the process. Not part of the API.
+ */
+export declare function __panicForTests(): void
+
+/**
  * Circuit breaker settings: after `failures` failures in a row, fail open at once for
  * `coolDownMs`, then let one probe through.
  */
 export interface CircuitBreakerOptions {
-  failures: number
-  coolDownMs: number
+  /** Failures in a row that open the breaker (`breaker_failures` in `SETTINGS`). */
+  failures?: number
+  /** How long it stays open, in ms (`breaker_cool_down_ms` in `SETTINGS`). */
+  coolDownMs?: number
 }
 
 /**
  * How to make a [`Client`]. Unset fields come from the environment (`NUMBERS_ONLINE_API_KEY`,
- * `NOL_BASE_URL`, `NOL_PUBLIC_KEY` naming a PEM file) or the defaults.
+ * `NOL_BASE_URL`, `NOL_PUBLIC_KEY` naming a PEM file) or the defaults. Numbers must be
+ * integers within the ranges of `SETTINGS` (nol-core's); anything else throws
+ * `ERR_NOL_INVALID_ARG`.
  */
 export interface ClientOptions {
   /** The numbers.online API key. It never appears in an error, a log or `util.inspect`. */
@@ -62,24 +72,34 @@ export interface ClientOptions {
   baseUrl?: string
   /** The service's Ed25519 public key(s) in PEM: responses not signed by one fail open. */
   publicKeyPem?: string
-  /** The whole time a lookup may take, counted from the call (default 400 ms). */
+  /**
+   * The whole time a lookup may take, counted from the call (`budget_ms`:
+   * its range and default are in `SETTINGS`, like every option's).
+   */
   budgetMs?: number
-  /** Cached answers (default 10,000; 0 turns the cache off). */
+  /** Cached answers (0 turns the cache off). */
   cacheSize?: number
   policy?: PolicyOptions
   /** Country (ISO 3166, e.g. `US`) for numbers in national form. */
   defaultCountry?: string
-  /** The most requests in flight at once (default 32); past that a lookup fails open `busy`. */
+  /** The most requests in flight at once; past that a lookup fails open `busy`. */
   maxInFlight?: number
-  /** `false` turns the circuit breaker off; default 5 failures, 5 s cool-down. */
+  /**
+   * `false` turns the circuit breaker off; `true` or an object (thresholds unset keep their
+   * defaults) turns it on. On by default.
+   */
   circuitBreaker?: boolean | CircuitBreakerOptions
-  /** Client-side limit on requests per minute (60 on the free tier). */
+  /**
+   * Client-side limit on requests per minute (60 on the free tier); 0 (the default) for
+   * none.
+   */
   rateLimitPerMinute?: number
 }
 
 /**
- * What a call should do, and everything a host needs to do it. Every field is present;
- * unknown values are `null`.
+ * What a call should do, and everything a host needs to do it: nol-core's JSON view of the
+ * decision, in camelCase, plus that JSON itself. Every field is present; unknown values are
+ * `null`.
  */
 export interface Decision {
   /**
@@ -112,7 +132,7 @@ export interface Decision {
    */
   identityVerified: boolean
   fromCache: boolean
-  /** How old the cached answer is, when `fromCache`. */
+  /** How old the cached answer is, in whole milliseconds, when `fromCache`. */
   cacheAgeMs: number | null
   /**
    * Why the call went on without an answer (`timeout`, `connect`, `http_status`,
@@ -126,12 +146,19 @@ export interface Decision {
   sipReason: string
   /** The Contact of a 302. */
   sipContact: string | null
-  /** Asterisk channel variables `NOL_ACTION`, `NOL_RISK`, `NOL_LABEL`, `NOL_RECEIPT`. */
-  agiVariables: Record<string, string>
+  /** How long the answer may be cached, in seconds (at most 600). */
+  ttlSeconds: number | null
   /** `X-NumbersOnline-*` headers for a trusted network. */
   headers: Record<string, string>
+  /** Asterisk channel variables `NOL_ACTION`, `NOL_RISK`, `NOL_LABEL`, `NOL_RECEIPT`. */
+  agiVariables: Record<string, string>
   /** `Caller: Acme Support ✓   STIR/SHAKEN: A, verified   numbers.online: verified_business, risk=low` */
   displayLine: string
+  /**
+   * This decision as nol-core's JSON (snake_case keys, stable order): byte for byte what
+   * every binding and `nol lookup --json` give.
+   */
+  json: string
 }
 
 /** An enrolment's answer: `enrolled: false` with `failOpen` set when it failed. */
@@ -153,7 +180,10 @@ export interface LookupOptions {
   to?: string
   /** A name the host already knows for this number: it always wins. */
   localContact?: string
-  /** A budget for this lookup, shorter or longer than the client's. */
+  /**
+   * A budget for this lookup, shorter or longer than the client's (`budget_ms`'s
+   * range).
+   */
   budgetMs?: number
 }
 
@@ -175,17 +205,30 @@ export declare function parseVerstat(value: string): Stir
 
 /**
  * What answers may change about a call. Everything is off by default: without opt-ins an
- * answer changes only the caller name, and a failure changes nothing.
+ * answer changes only the caller name, and a failure changes nothing. Ranges are in
+ * `SETTINGS`; a value outside them throws `ERR_NOL_INVALID_ARG`.
  */
 export interface PolicyOptions {
-  riskTag?: RiskTagOptions
+  /**
+   * Opt-in risk wording put before the caller name when the risk score is strictly above
+   * `riskThreshold` (non-empty, at most 256 bytes, no control characters).
+   */
+  riskTag?: string
+  /** The risk score above which `riskTag` is shown. */
+  riskThreshold?: number
   /** Answer `block_candidate` with SIP 603 (default `false`). */
   block?: boolean
-  /** SIP URI elevated-risk calls are redirected to (302); without it they route on. */
+  /**
+   * A `sip:`, `sips:` or `tel:` URI elevated-risk calls are redirected to (302); without it
+   * they route on. An empty string is refused.
+   */
   screeningContact?: string
-  /** The longest caller name, in bytes of its quoted-string form (default 64). */
+  /** The longest caller name, in bytes of its quoted-string form. */
   maxNameLen?: number
-  /** The route-advance reply: 503 (default) or 404. */
+  /**
+   * The reply that tells an SBC to advance to its next route (`route_advance_code` in
+   * `SETTINGS`: 503 by default).
+   */
   routeAdvanceCode?: number
 }
 
@@ -218,20 +261,47 @@ export interface RetellInboundOptions {
   /** Answer with `override_agent_id` (and `override_agent_version`). */
   overrideAgentId?: string
   overrideAgentVersion?: number
-  /** Extra `metadata` to return (merged with libnol's). */
+  /** Extra `metadata` to return (merged with libnol's; libnol's keys win). */
   metadata?: Record<string, any>
-  /** A budget for this lookup instead of the client's (Retell waits 10 s at most). */
+  /**
+   * A budget for this lookup instead of the client's (`budget_ms` in `SETTINGS`; Retell
+   * waits 10 s at most).
+   */
   budgetMs?: number
 }
 
-/**
- * Risk wording the operator opts in to: `text` is prefixed to the caller name when the risk
- * score is strictly above `threshold` (0–100).
- */
-export interface RiskTagOptions {
-  text: string
-  threshold: number
+/** One row of [`SETTINGS`]. */
+export interface Setting {
+  /** The setting's name in every binding, config file and `nol --set` (snake_case). */
+  name: string
+  /** The same name in camelCase. */
+  camelName: string
+  /**
+   * Where it goes in `new Client({...})`, e.g. `budgetMs`, `policy.maxNameLen`,
+   * `circuitBreaker.failures`.
+   */
+  option: string
+  /** `int` (an integer within `min`..=`max`), `oneOf` (one of `values`), `flag` or `text`. */
+  kind: 'int' | 'oneOf' | 'flag' | 'text'
+  min: number | null
+  max: number | null
+  values: Array<number> | null
+  /**
+   * The default, as text (`unset` when there is none; an environment variable's name where
+   * the environment supplies it).
+   */
+  default: string
+  doc: string
 }
+
+/**
+ * Every setting libnol takes, with its range and default: nol-core's one table (the same in C,
+ * Python, Kamailio and the `nol` command). Numbers must be integers within `min`..=`max` (or
+ * one of `values`); anything else throws `ERR_NOL_INVALID_ARG`.
+ */
+export declare const SETTINGS: SettingsTable
+
+export type SettingsTable = Array<Setting>
 
 /** Counters since the client was made. */
 export interface Stats {
@@ -262,7 +332,10 @@ export interface Stir {
 
 /** Options of [`vapi_tool_result`]. */
 export interface VapiToolOptions {
-  /** A budget for this lookup instead of the client's (Vapi's assistant waits 7.5 s at most). */
+  /**
+   * A budget for this lookup instead of the client's (`budget_ms` in
+   * `SETTINGS`; Vapi's assistant waits 7.5 s at most).
+   */
   budgetMs?: number
 }
 

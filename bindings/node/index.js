@@ -836,8 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Client = nativeBinding.Client
+module.exports.__panicForTests = nativeBinding.__panicForTests
 module.exports.normalize = nativeBinding.normalize
 module.exports.parseVerstat = nativeBinding.parseVerstat
 module.exports.retellInbound = nativeBinding.retellInbound
+module.exports.SETTINGS = nativeBinding.SETTINGS
 module.exports.vapiToolResult = nativeBinding.vapiToolResult
 module.exports.verifyResponse = nativeBinding.verifyResponse

@@ -3,5 +3,5 @@ import { createRequire } from 'node:module'
 
 const nol = createRequire(import.meta.url)('./index.js')
 
-export const { Client, normalize, parseVerstat, verifyResponse, retellInbound, vapiToolResult } = nol
+export const { Client, SETTINGS, normalize, parseVerstat, verifyResponse, retellInbound, vapiToolResult } = nol
 export default nol

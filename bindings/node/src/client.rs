@@ -14,8 +14,12 @@ use napi::bindgen_prelude::{AsyncTask, Either, PromiseRaw, ToNapiValue};
 use napi::JsDeferred;
 use napi::{Env, JsValue, Task};
 use napi_derive::napi;
-use nol_core::client::{ApiKey, BreakerConfig, Call, ClientConfig, Context};
-use nol_core::TrustedKeys;
+use nol_core::client::{Call, ClientConfig, Context};
+use nol_core::settings::{
+    check_number, BREAKER_COOL_DOWN_MS, BREAKER_FAILURES, BUDGET_MS, CACHE_SIZE, MAX_IN_FLIGHT,
+    RATE_LIMIT_PER_MINUTE,
+};
+use nol_core::ConfigError;
 
 use crate::error::{self, invalid_arg, Result};
 use crate::policy::{Decision, PolicyOptions};
@@ -24,12 +28,16 @@ use crate::policy::{Decision, PolicyOptions};
 /// `coolDownMs`, then let one probe through.
 #[napi(object)]
 pub struct CircuitBreakerOptions {
-    pub failures: u32,
-    pub cool_down_ms: f64,
+    /// Failures in a row that open the breaker (`breaker_failures` in `SETTINGS`).
+    pub failures: Option<f64>,
+    /// How long it stays open, in ms (`breaker_cool_down_ms` in `SETTINGS`).
+    pub cool_down_ms: Option<f64>,
 }
 
 /// How to make a [`Client`]. Unset fields come from the environment (`NUMBERS_ONLINE_API_KEY`,
-/// `NOL_BASE_URL`, `NOL_PUBLIC_KEY` naming a PEM file) or the defaults.
+/// `NOL_BASE_URL`, `NOL_PUBLIC_KEY` naming a PEM file) or the defaults. Numbers must be
+/// integers within the ranges of `SETTINGS` (nol-core's); anything else throws
+/// `ERR_NOL_INVALID_ARG`.
 #[napi(object)]
 pub struct ClientOptions {
     /// The numbers.online API key. It never appears in an error, a log or `util.inspect`.
@@ -38,18 +46,21 @@ pub struct ClientOptions {
     pub base_url: Option<String>,
     /// The service's Ed25519 public key(s) in PEM: responses not signed by one fail open.
     pub public_key_pem: Option<String>,
-    /// The whole time a lookup may take, counted from the call (default 400 ms).
+    /// The whole time a lookup may take, counted from the call (`budget_ms`:
+    /// its range and default are in `SETTINGS`, like every option's).
     pub budget_ms: Option<f64>,
-    /// Cached answers (default 10,000; 0 turns the cache off).
+    /// Cached answers (0 turns the cache off).
     pub cache_size: Option<f64>,
     pub policy: Option<PolicyOptions>,
     /// Country (ISO 3166, e.g. `US`) for numbers in national form.
     pub default_country: Option<String>,
-    /// The most requests in flight at once (default 32); past that a lookup fails open `busy`.
+    /// The most requests in flight at once; past that a lookup fails open `busy`.
     pub max_in_flight: Option<f64>,
-    /// `false` turns the circuit breaker off; default 5 failures, 5 s cool-down.
+    /// `false` turns the circuit breaker off; `true` or an object (thresholds unset keep their
+    /// defaults) turns it on. On by default.
     pub circuit_breaker: Option<Either<bool, CircuitBreakerOptions>>,
-    /// Client-side limit on requests per minute (60 on the free tier).
+    /// Client-side limit on requests per minute (60 on the free tier); 0 (the default) for
+    /// none.
     pub rate_limit_per_minute: Option<f64>,
 }
 
@@ -66,7 +77,8 @@ pub struct LookupOptions {
     pub to: Option<String>,
     /// A name the host already knows for this number: it always wins.
     pub local_contact: Option<String>,
-    /// A budget for this lookup, shorter or longer than the client's.
+    /// A budget for this lookup, shorter or longer than the client's (`budget_ms`'s
+    /// range).
     pub budget_ms: Option<f64>,
 }
 
@@ -108,74 +120,56 @@ pub struct Stats {
     pub circuit_open: bool,
 }
 
-/// A positive duration in milliseconds, at most ten minutes.
-pub(crate) fn budget(name: &str, ms: f64) -> Result<Duration> {
-    if !ms.is_finite() || ms <= 0.0 || ms > 600_000.0 {
-        return Err(invalid_arg(format!(
-            "{name} must be a number of milliseconds in (0, 600000]"
-        )));
-    }
-    Ok(Duration::from_secs_f64(ms / 1000.0))
+/// A budget in milliseconds: an integer within nol-core's `budget_ms` range.
+pub(crate) fn budget(ms: f64) -> Result<Duration> {
+    let ms = check_number("budget_ms", BUDGET_MS, ms).map_err(error::from_config)?;
+    Ok(Duration::from_millis(ms))
 }
 
-fn count(name: &str, n: f64, max: f64) -> Result<u64> {
-    if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > max {
-        return Err(invalid_arg(format!(
-            "{name} must be an integer in [0, {max}]"
-        )));
-    }
-    Ok(n as u64)
-}
-
-fn config(options: ClientOptions) -> Result<ClientConfig> {
-    let mut config = ClientConfig::default();
+/// The options, given to nol-core's setters one by one: every check is nol-core's.
+fn config(options: ClientOptions) -> std::result::Result<ClientConfig, ConfigError> {
+    let mut c = ClientConfig::default();
     if let Some(key) = options.api_key {
-        config.api_key = Some(ApiKey::new(key).map_err(error::from_config)?);
+        c.set_api_key(&key)?;
     }
     if let Some(url) = options.base_url {
-        config.base_url = url;
+        c.set_base_url(&url)?;
     }
     if let Some(pem) = options.public_key_pem {
-        config.public_keys = TrustedKeys::from_pem(&pem).map_err(error::from_key)?;
+        c.set_public_key_pem(&pem)?;
     }
     if let Some(ms) = options.budget_ms {
-        config.budget = budget("budgetMs", ms)?;
+        c.set_budget_ms(check_number("budget_ms", BUDGET_MS, ms)?)?;
     }
     if let Some(n) = options.cache_size {
-        config.cache_size = count("cacheSize", n, 100_000_000.0)?;
+        c.set_cache_size(check_number("cache_size", CACHE_SIZE, n)?)?;
     }
     if let Some(policy) = options.policy {
-        config.policy = policy.into_policy()?;
+        c.policy = policy.into_policy()?;
     }
-    config.default_country = options.default_country;
+    c.set_default_country(options.default_country.as_deref())?;
     if let Some(n) = options.max_in_flight {
-        let n = count("maxInFlight", n, 1024.0)?;
-        if n == 0 {
-            return Err(invalid_arg("maxInFlight must be at least 1"));
-        }
-        config.max_in_flight = n as usize;
+        c.set_max_in_flight(check_number("max_in_flight", MAX_IN_FLIGHT, n)?)?;
     }
     match options.circuit_breaker {
-        None | Some(Either::A(true)) => {}
-        Some(Either::A(false)) => config.breaker = None,
+        None => {}
+        Some(Either::A(on)) => c.set_circuit_breaker(on),
         Some(Either::B(b)) => {
-            if b.failures == 0 {
-                return Err(invalid_arg("circuitBreaker.failures must be at least 1"));
+            c.set_circuit_breaker(true);
+            if let Some(n) = b.failures {
+                c.set_breaker_failures(check_number("breaker_failures", BREAKER_FAILURES, n)?)?;
             }
-            config.breaker = Some(BreakerConfig {
-                failures: b.failures,
-                cool_down: budget("circuitBreaker.coolDownMs", b.cool_down_ms)?,
-            });
+            if let Some(ms) = b.cool_down_ms {
+                let ms = check_number("breaker_cool_down_ms", BREAKER_COOL_DOWN_MS, ms)?;
+                c.set_breaker_cool_down_ms(ms)?;
+            }
         }
     }
     if let Some(n) = options.rate_limit_per_minute {
-        let n = count("rateLimitPerMinute", n, 1_000_000.0)?;
-        if n == 0 {
-            return Err(invalid_arg("rateLimitPerMinute must be at least 1"));
-        }
-        config.rate_limit_per_minute = Some(n as u32);
+        let n = check_number("rate_limit_per_minute", RATE_LIMIT_PER_MINUTE, n)?;
+        c.set_rate_limit_per_minute(n)?;
     }
-    Ok(config)
+    Ok(c)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -194,7 +188,7 @@ pub struct Client {
 impl Client {
     /// Throws (with a `code`) when the options are bad or incomplete: no API key, no trusted
     /// public key, a bad base URL, a budget out of range.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(options: Option<ClientOptions>) -> Result<Client> {
         let options = options.unwrap_or(ClientOptions {
             api_key: None,
@@ -208,12 +202,13 @@ impl Client {
             circuit_breaker: None,
             rate_limit_per_minute: None,
         });
-        let inner = nol_core::Client::new(config(options)?).map_err(error::from_config)?;
+        let config = config(options).map_err(error::from_config)?;
+        let inner = nol_core::Client::new(config).map_err(error::from_config)?;
         Ok(Client { inner })
     }
 
     /// The client's budget in milliseconds.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn budget_ms(&self) -> f64 {
         ms(self.inner.budget())
     }
@@ -221,7 +216,7 @@ impl Client {
     /// Looks up an inbound call. Resolves within the budget, counted from this call, and
     /// never rejects: a failure resolves `allow_with_default_policy` with `failOpen` set.
     /// Throws at once (nothing is queued) for a bad option, e.g. an unknown `context`.
-    #[napi(ts_return_type = "Promise<Decision>")]
+    #[napi(ts_return_type = "Promise<Decision>", catch_unwind)]
     pub fn lookup<'env>(
         &self,
         env: &'env Env,
@@ -245,7 +240,7 @@ impl Client {
             })?,
         };
         let within = match options.budget_ms {
-            Some(v) => budget("budgetMs", v)?,
+            Some(v) => budget(v)?,
             None => self.inner.budget(),
         };
         let call = Call {
@@ -261,7 +256,7 @@ impl Client {
 
     /// Pre-call check on a destination before dialing (do-not-call scrub plus a compliance
     /// signal). Resolves `UNKNOWN` with `failOpen` set on any failure, within the budget.
-    #[napi(ts_return_type = "Promise<Precall>")]
+    #[napi(ts_return_type = "Promise<Precall>", catch_unwind)]
     pub fn precall(&self, from: String, to: String) -> AsyncTask<PrecallTask> {
         AsyncTask::new(PrecallTask {
             client: self.inner.clone(),
@@ -273,7 +268,7 @@ impl Client {
 
     /// Enrols one of your own verified numbers for call-provenance edges. Resolves
     /// `enrolled: false` with `failOpen` set on any failure, within the budget.
-    #[napi(ts_return_type = "Promise<Enrollment>")]
+    #[napi(ts_return_type = "Promise<Enrollment>", catch_unwind)]
     pub fn enroll(&self, number: String) -> AsyncTask<EnrollTask> {
         AsyncTask::new(EnrollTask {
             client: self.inner.clone(),
@@ -283,7 +278,7 @@ impl Client {
     }
 
     /// Counters since the client was made. Synchronous and cheap.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> Stats {
         let s = self.inner.stats();
         Stats {
@@ -369,6 +364,13 @@ where
     }
 }
 
+/// Runs a task's work on a libuv thread, where `#[napi(catch_unwind)]` does not reach: a panic
+/// rejects the task's Promise (code `GenericFailure`) instead of aborting the process.
+fn guarded<T>(work: impl FnOnce() -> T) -> napi::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(napi::bindgen_prelude::panic_to_error)
+}
+
 pub struct PrecallTask {
     client: nol_core::Client,
     from: String,
@@ -382,9 +384,10 @@ impl Task for PrecallTask {
     type JsValue = Precall;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self
-            .client
-            .precall_until(&self.from, &self.to, self.deadline))
+        guarded(|| {
+            self.client
+                .precall_until(&self.from, &self.to, self.deadline)
+        })
     }
 
     fn resolve(&mut self, _env: Env, p: Self::Output) -> napi::Result<Precall> {
@@ -408,7 +411,7 @@ impl Task for EnrollTask {
     type JsValue = Enrollment;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        Ok(self.client.enroll_until(&self.number, self.deadline))
+        guarded(|| self.client.enroll_until(&self.number, self.deadline))
     }
 
     fn resolve(&mut self, _env: Env, e: Self::Output) -> napi::Result<Enrollment> {

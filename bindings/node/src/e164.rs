@@ -11,7 +11,7 @@ use crate::error::{self, Result};
 /// Returns `null` when the caller withheld the number (`anonymous`, `restricted`, ...).
 /// Throws `ERR_NOL_INVALID_NUMBER` when the input is not a possible number and
 /// `ERR_NOL_INVALID_COUNTRY` for an unknown country. Synchronous: microseconds.
-#[napi]
+#[napi(catch_unwind)]
 pub fn normalize(number: String, country: Option<String>) -> Result<Option<String>> {
     match E164::parse(&number, country.as_deref()).map_err(error::from_e164)? {
         Caller::Number(n) => Ok(Some(n.to_string())),

@@ -5,10 +5,14 @@
 
 use nol_core::{ConfigError, E164Error, KeyError};
 
+use crate::settings::option_name;
+
 /// The `code` of a thrown `Error`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
-    /// An argument of the right type with a value the function cannot use.
+    /// An argument of the right type with a value the function cannot use, e.g. a number
+    /// outside its setting's range (nol-core's `ConfigError::OutOfRange`), a setting value it
+    /// does not take (`InvalidValue`, such as an empty `policy.screeningContact`).
     InvalidArg,
     /// `normalize` was given something that is not a possible telephone number.
     InvalidNumber,
@@ -24,7 +28,8 @@ pub enum Code {
     InvalidPublicKey,
     /// Not an `https://` URL (plain `http://` only to loopback).
     InvalidBaseUrl,
-    /// The client could not start (its threads).
+    /// The client could not start (its threads), or a configuration error newer than this
+    /// binding.
     Config,
 }
 
@@ -51,6 +56,9 @@ pub fn invalid_arg(message: impl ToString) -> Error {
     Error::new(Code::InvalidArg, message)
 }
 
+/// A configuration error from nol-core, with its code. Every range is nol-core's
+/// ([`nol_core::settings`]); a value out of range or not taken says so under the Node option's
+/// name (`policy.maxNameLen 0 is not within ...`).
 pub fn from_config(e: ConfigError) -> Error {
     let code = match &e {
         ConfigError::MissingApiKey => Code::MissingApiKey,
@@ -59,9 +67,24 @@ pub fn from_config(e: ConfigError) -> Error {
         ConfigError::PublicKey(_) | ConfigError::PublicKeyFile(_) => Code::InvalidPublicKey,
         ConfigError::InvalidBaseUrl(_) | ConfigError::InsecureBaseUrl(_) => Code::InvalidBaseUrl,
         ConfigError::InvalidDefaultCountry(_) => Code::InvalidCountry,
-        ConfigError::Invalid(_) => Code::Config,
+        ConfigError::OutOfRange { .. }
+        | ConfigError::InvalidValue { .. }
+        | ConfigError::UnknownSetting(_) => Code::InvalidArg,
+        // `Invalid` (threads could not start), and any variant nol-core adds later.
+        _ => Code::Config,
     };
-    Error::new(code, e)
+    let message = match &e {
+        ConfigError::OutOfRange {
+            setting,
+            value,
+            range,
+        } => format!("{} {value} is not within {range}", option_name(setting)),
+        ConfigError::InvalidValue { setting, reason } => {
+            format!("{}: {reason}", option_name(setting))
+        }
+        other => other.to_string(),
+    };
+    Error::new(code, message)
 }
 
 pub fn from_e164(e: E164Error) -> Error {

@@ -1,68 +1,63 @@
-//! `nol_core::policy`: the operator's policy in, the call's decision out.
+//! `nol_core::policy`: the operator's policy in, the call's decision out. Values are checked by
+//! nol-core's setters; the decision is nol-core's JSON view, converted.
 
 use std::collections::BTreeMap;
 
 use napi_derive::napi;
-use nol_core::policy::{Decision as CoreDecision, FailOpen, Outcome, Policy, RiskTag};
-
-use crate::error::{invalid_arg, Result};
-
-/// Risk wording the operator opts in to: `text` is prefixed to the caller name when the risk
-/// score is strictly above `threshold` (0–100).
-#[napi(object)]
-pub struct RiskTagOptions {
-    pub text: String,
-    pub threshold: u32,
-}
+use nol_core::settings::{check_number, MAX_NAME_LEN, RISK_THRESHOLD, ROUTE_ADVANCE_CODE};
+use nol_core::{ConfigError, Policy};
+use serde::Deserialize;
 
 /// What answers may change about a call. Everything is off by default: without opt-ins an
-/// answer changes only the caller name, and a failure changes nothing.
+/// answer changes only the caller name, and a failure changes nothing. Ranges are in
+/// `SETTINGS`; a value outside them throws `ERR_NOL_INVALID_ARG`.
 #[napi(object)]
 pub struct PolicyOptions {
-    pub risk_tag: Option<RiskTagOptions>,
+    /// Opt-in risk wording put before the caller name when the risk score is strictly above
+    /// `riskThreshold` (non-empty, at most 256 bytes, no control characters).
+    pub risk_tag: Option<String>,
+    /// The risk score above which `riskTag` is shown.
+    pub risk_threshold: Option<f64>,
     /// Answer `block_candidate` with SIP 603 (default `false`).
     pub block: Option<bool>,
-    /// SIP URI elevated-risk calls are redirected to (302); without it they route on.
+    /// A `sip:`, `sips:` or `tel:` URI elevated-risk calls are redirected to (302); without it
+    /// they route on. An empty string is refused.
     pub screening_contact: Option<String>,
-    /// The longest caller name, in bytes of its quoted-string form (default 64).
-    pub max_name_len: Option<u32>,
-    /// The route-advance reply: 503 (default) or 404.
-    pub route_advance_code: Option<u32>,
+    /// The longest caller name, in bytes of its quoted-string form.
+    pub max_name_len: Option<f64>,
+    /// The reply that tells an SBC to advance to its next route (`route_advance_code` in
+    /// `SETTINGS`: 503 by default).
+    pub route_advance_code: Option<f64>,
 }
 
 impl PolicyOptions {
-    pub fn into_policy(self) -> Result<Policy> {
+    /// The options, given to nol-core's setters: every check is nol-core's.
+    pub fn into_policy(self) -> Result<Policy, ConfigError> {
         let mut policy = Policy::default();
-        if let Some(tag) = self.risk_tag {
-            if tag.threshold > 100 {
-                return Err(invalid_arg("policy.riskTag.threshold must be 0–100"));
-            }
-            policy.risk_tag = Some(RiskTag {
-                text: tag.text,
-                threshold: tag.threshold as u8,
-            });
+        policy.set_risk_tag(self.risk_tag.as_deref())?;
+        if let Some(t) = self.risk_threshold {
+            policy.set_risk_threshold(check_number("risk_threshold", RISK_THRESHOLD, t)?)?;
         }
-        policy.block = self.block.unwrap_or(false);
-        policy.screening_contact = self.screening_contact.filter(|c| !c.trim().is_empty());
+        if let Some(block) = self.block {
+            policy.set_block(block);
+        }
+        policy.set_screening_contact(self.screening_contact.as_deref())?;
         if let Some(len) = self.max_name_len {
-            if !(1..=1024).contains(&len) {
-                return Err(invalid_arg("policy.maxNameLen must be 1–1024"));
-            }
-            policy.max_name_len = len as usize;
+            policy.set_max_name_len(check_number("max_name_len", MAX_NAME_LEN, len)?)?;
         }
         if let Some(code) = self.route_advance_code {
-            if code != 503 && code != 404 {
-                return Err(invalid_arg("policy.routeAdvanceCode must be 503 or 404"));
-            }
-            policy.route_advance_code = code as u16;
+            let code = check_number("route_advance_code", ROUTE_ADVANCE_CODE, code)?;
+            policy.set_route_advance_code(code)?;
         }
         Ok(policy)
     }
 }
 
-/// What a call should do, and everything a host needs to do it. Every field is present;
-/// unknown values are `null`.
-#[napi(object, use_nullable = true)]
+/// What a call should do, and everything a host needs to do it: nol-core's JSON view of the
+/// decision, in camelCase, plus that JSON itself. Every field is present; unknown values are
+/// `null`.
+#[napi(object, use_nullable = true, object_from_js = false)]
+#[derive(Default, Deserialize)]
 pub struct Decision {
     /// `allow`, `label`, `challenge_or_route`, `block_candidate`, or
     /// `allow_with_default_policy` (always, when the lookup failed open).
@@ -90,7 +85,7 @@ pub struct Decision {
     /// answer; `verified` alone says only that numbers.online signed it.
     pub identity_verified: bool,
     pub from_cache: bool,
-    /// How old the cached answer is, when `fromCache`.
+    /// How old the cached answer is, in whole milliseconds, when `fromCache`.
     pub cache_age_ms: Option<f64>,
     /// Why the call went on without an answer (`timeout`, `connect`, `http_status`,
     /// `bad_signature`, `busy`, `invalid_number`, ...), or `null`.
@@ -102,53 +97,28 @@ pub struct Decision {
     pub sip_reason: String,
     /// The Contact of a 302.
     pub sip_contact: Option<String>,
-    /// Asterisk channel variables `NOL_ACTION`, `NOL_RISK`, `NOL_LABEL`, `NOL_RECEIPT`.
-    pub agi_variables: BTreeMap<String, String>,
+    /// How long the answer may be cached, in seconds (at most 600).
+    pub ttl_seconds: Option<f64>,
     /// `X-NumbersOnline-*` headers for a trusted network.
     pub headers: BTreeMap<String, String>,
+    /// Asterisk channel variables `NOL_ACTION`, `NOL_RISK`, `NOL_LABEL`, `NOL_RECEIPT`.
+    pub agi_variables: BTreeMap<String, String>,
     /// `Caller: Acme Support ✓   STIR/SHAKEN: A, verified   numbers.online: verified_business, risk=low`
     pub display_line: String,
+    /// This decision as nol-core's JSON (snake_case keys, stable order): byte for byte what
+    /// every binding and `nol lookup --json` give.
+    #[serde(skip)]
+    pub json: String,
 }
 
-impl From<&CoreDecision> for Decision {
-    fn from(d: &CoreDecision) -> Decision {
-        let (fail_open, http_status) = match d.fail_open() {
-            Some(FailOpen::HttpStatus(code)) => (Some("http_status".into()), Some(*code as u32)),
-            Some(reason) => (Some(reason.as_str().to_string()), None),
-            None => (None, None),
-        };
-        let pairs = |v: Vec<(&'static str, String)>| {
-            v.into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect::<BTreeMap<_, _>>()
-        };
-        Decision {
-            action: d.action.as_str().to_string(),
-            caller_name: d.caller_name.clone(),
-            sip_display_name: d.sip_display_name(),
-            risk_score: d.risk_score.map(u32::from),
-            risk_level: d.risk_level.clone(),
-            identity_type: d.identity_type.as_ref().map(|t| t.as_str().to_string()),
-            result: d.result.as_ref().map(|r| r.as_str().to_string()),
-            receipt_id: d.receipt_id.clone(),
-            number: d.number.as_ref().map(|n| n.to_string()),
-            verstat: d.stir.verstat.as_token().map(str::to_string),
-            attestation: d.stir.attestation.as_str().map(str::to_string),
-            verified: d.verified(),
-            identity_verified: d.identity_verified(),
-            from_cache: d.from_cache(),
-            cache_age_ms: match &d.outcome {
-                Outcome::Cached { age } => Some(age.as_secs_f64() * 1000.0),
-                _ => None,
-            },
-            fail_open,
-            http_status,
-            sip_code: d.sip.code.into(),
-            sip_reason: d.sip.reason.to_string(),
-            sip_contact: d.sip.contact.clone(),
-            agi_variables: pairs(d.agi_variables()),
-            headers: pairs(d.headers()),
-            display_line: d.display_line(),
-        }
+impl From<&nol_core::Decision> for Decision {
+    fn from(d: &nol_core::Decision) -> Decision {
+        let json = d.to_json();
+        // The view is strings, numbers, booleans and string maps of the types above: it always
+        // reads back (test/decision.test.mjs holds every property equal to the JSON). This runs
+        // on a libnol thread, so it must not panic.
+        let mut decision: Decision = serde_json::from_str(&json).unwrap_or_default();
+        decision.json = json;
+        decision
     }
 }

@@ -33,7 +33,7 @@ fn with_keys<T>(pem: &str, f: impl FnOnce(&TrustedKeys) -> T) -> Result<T> {
 /// not JSON, a duplicate key, no or a malformed signature, a signature no key made.
 /// Throws `ERR_NOL_INVALID_PUBLIC_KEY` when the PEM holds no Ed25519 public key.
 /// Synchronous: microseconds.
-#[napi]
+#[napi(catch_unwind)]
 pub fn verify_response(body: Either<String, Buffer>, public_key_pem: String) -> Result<bool> {
     let bytes: &[u8] = match &body {
         Either::A(text) => text.as_bytes(),

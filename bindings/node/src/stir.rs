@@ -23,7 +23,7 @@ impl From<CoreStir> for Stir {
 
 /// Reads a verstat from a bare token, a `verstat=` parameter, or a whole From /
 /// P-Asserted-Identity header value. Never throws for a string: what cannot be read is `null`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_verstat(value: String) -> Stir {
     CoreStir::parse_verstat(&value).into()
 }

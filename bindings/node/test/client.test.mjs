@@ -18,7 +18,7 @@ after(() => sb?.stop())
 test('a verified answer for each directory entry', async () => {
   const client = new Client(
     clientOptions(sb, {
-      policy: { block: true, screeningContact: 'sip:screening@ivr.example.net', riskTag: { text: 'Risk:', threshold: 60 } },
+      policy: { block: true, screeningContact: 'sip:screening@ivr.example.net', riskTag: 'Risk:', riskThreshold: 60 },
     }),
   )
   const cases = [
