@@ -2,15 +2,17 @@
 //!
 //! pyo3's own conversions raise a bare `TypeError` or `OverflowError`; these extractors
 //! (`#[pyo3(from_py_with = ...)]`) raise `nol.ArgumentTypeError` (a `NolError` and a
-//! `TypeError`) for a value of the wrong type and `nol.InvalidArgument` (a `NolError` and a
-//! `ValueError`) for a number out of range, so that `except nol.NolError` catches every bad
+//! `TypeError`) for a value of the wrong type and `nol.InvalidSetting` (a `nol.ConfigError` and
+//! a `nol.InvalidArgument`) for a setting out of nol-core's range, so that `except nol.NolError` catches every bad
 //! argument and `except TypeError` still works. pyo3 notes which argument it was.
 
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyString};
 
-use crate::error::Kind;
+use nol_core::settings::{self, ConfigError};
+
+use crate::error::{Kind, ToPyErr, ToPyResult};
 
 fn type_name(ob: &Bound<'_, PyAny>) -> String {
     ob.get_type()
@@ -48,24 +50,36 @@ pub(crate) fn flag(ob: &Bound<'_, PyAny>) -> PyResult<bool> {
     }
 }
 
-/// An `int` (not a `bool`) that fits `T`.
-pub(crate) fn int<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<T> {
+/// An `int` (not a `bool`) for the setting `name`, checked against nol-core's range for it
+/// (`nol.InvalidSetting` outside it, negatives and huge numbers included; never
+/// `OverflowError`).
+pub(crate) fn setting_int(name: &str, ob: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let setting = settings::setting(name)
+        .ok_or_else(|| ConfigError::UnknownSetting(name.to_string()).to_py_err())?;
     if ob.is_instance_of::<PyBool>() {
         return Err(wrong_type("int", ob));
     }
-    let wide: i64 = ob.extract().map_err(|e: PyErr| {
-        if e.is_instance_of::<PyOverflowError>(ob.py()) {
-            Kind::InvalidArgument.err("out of range")
-        } else {
-            wrong_type("int", ob)
+    let wide: i128 = match ob.extract() {
+        Ok(v) => v,
+        Err(e) if e.is_instance_of::<PyOverflowError>(ob.py()) => {
+            let value = ob.str().map(|s| s.to_string()).unwrap_or_default();
+            let range = setting.range;
+            return Err(ConfigError::OutOfRange {
+                setting: setting.name,
+                value: value.chars().take(32).collect(),
+                range,
+            }
+            .to_py_err());
         }
-    })?;
-    T::try_from(wide).map_err(|_| Kind::InvalidArgument.err(format!("{wide} is out of range")))
+        Err(_) => return Err(wrong_type("int", ob)),
+    };
+    settings::check_signed(setting.name, setting.range, wide).to_py()
 }
 
-pub(crate) fn opt_int<T: TryFrom<i64>>(ob: &Bound<'_, PyAny>) -> PyResult<Option<T>> {
-    if ob.is_none() {
-        return Ok(None);
+/// [`setting_int`], or `None` for `None`.
+pub(crate) fn opt_setting_int(name: &str, ob: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    match ob {
+        Some(ob) if !ob.is_none() => setting_int(name, ob).map(Some),
+        _ => Ok(None),
     }
-    int(ob).map(Some)
 }

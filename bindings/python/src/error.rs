@@ -4,7 +4,10 @@
 //! service does is an error here (a lookup fails open inside nol-core). Every exception derives
 //! from `nol.NolError`, and each also derives from the built-in a Python user would catch
 //! (`ValueError`, or `TypeError` for an argument of the wrong type), as pydantic-core and
-//! orjson do. No message ever carries the API key:
+//! orjson do. A setting outside its range or values (nol-core's `ConfigError::OutOfRange`,
+//! `InvalidValue`, `UnknownSetting`) is `nol.InvalidSetting`, both a `nol.ConfigError` and a
+//! `nol.InvalidArgument`, with the setting's name in `.setting`; nol-core decides every range,
+//! this module only picks the class. No message ever carries the API key:
 //! nol-core's errors never include it, and nothing here adds it.
 
 use std::fmt::Display;
@@ -38,16 +41,19 @@ pub(crate) enum Kind {
     InvalidArgument,
     /// An argument of the wrong type (a `TypeError`, not a `ValueError`).
     WrongType,
+    /// A setting outside its range or values: a `Config` and an `InvalidArgument`.
+    InvalidSetting,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 6] = [
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::Config,
         Kind::InvalidPublicKey,
         Kind::InvalidNumber,
         Kind::Anonymous,
         Kind::InvalidArgument,
         Kind::WrongType,
+        Kind::InvalidSetting,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -58,14 +64,15 @@ impl Kind {
             Kind::Anonymous => "Anonymous",
             Kind::InvalidArgument => "InvalidArgument",
             Kind::WrongType => "ArgumentTypeError",
+            Kind::InvalidSetting => "InvalidSetting",
         }
     }
 
     fn doc(self) -> &'static str {
         match self {
             Kind::Config => {
-                "The client could not be made from its configuration (no API key, no \
-                             trusted public key, a bad base URL, budget or country)."
+                "The client or policy could not be made from its configuration (no API key, \
+                 no trusted public key, a bad base URL or country, a setting out of range)."
             }
             Kind::InvalidPublicKey => {
                 "A trusted public key could not be read: no Ed25519 PUBLIC KEY block in the PEM."
@@ -80,6 +87,10 @@ impl Kind {
                 "An argument of the wrong type (a str where an int belongs, say). Also a \
                  TypeError."
             }
+            Kind::InvalidSetting => {
+                "A setting outside its range or values (see nol.SETTINGS): both a ConfigError \
+                 and an InvalidArgument. `.setting` is the setting's name."
+            }
         }
     }
 
@@ -90,6 +101,7 @@ impl Kind {
         static ANONYMOUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         static INVALID_ARGUMENT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         static WRONG_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        static INVALID_SETTING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
         match self {
             Kind::Config => &CONFIG,
             Kind::InvalidPublicKey => &PUBLIC_KEY,
@@ -97,6 +109,7 @@ impl Kind {
             Kind::Anonymous => &ANONYMOUS,
             Kind::InvalidArgument => &INVALID_ARGUMENT,
             Kind::WrongType => &WRONG_TYPE,
+            Kind::InvalidSetting => &INVALID_SETTING,
         }
     }
 
@@ -114,10 +127,16 @@ impl Kind {
                     Kind::WrongType => py.get_type::<PyTypeError>().into_any(),
                     _ => py.get_type::<PyValueError>().into_any(),
                 };
-                let bases = if matches!(self, Kind::InvalidPublicKey) {
-                    PyTuple::new(py, [parent])?
-                } else {
-                    PyTuple::new(py, [parent, builtin])?
+                let bases = match self {
+                    Kind::InvalidPublicKey => PyTuple::new(py, [parent])?,
+                    Kind::InvalidSetting => PyTuple::new(
+                        py,
+                        [
+                            Kind::Config.type_object(py)?.into_any(),
+                            Kind::InvalidArgument.type_object(py)?.into_any(),
+                        ],
+                    )?,
+                    _ => PyTuple::new(py, [parent, builtin])?,
                 };
                 let namespace = PyDict::new(py);
                 namespace.set_item("__module__", "nol")?;
@@ -141,6 +160,18 @@ impl Kind {
     }
 }
 
+/// `nol.InvalidSetting` with `message`, its `.setting` set to `setting`.
+fn invalid_setting(setting: &str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let made = Kind::InvalidSetting.type_object(py).and_then(|ty| {
+            let e = ty.call1((message,))?;
+            e.setattr("setting", setting)?;
+            Ok(PyErr::from_value(e))
+        });
+        made.unwrap_or_else(|e| e)
+    })
+}
+
 /// Turns nol-core's errors into Python exceptions (`?` in the binding's functions).
 pub(crate) trait ToPyErr {
     fn to_py_err(self) -> PyErr;
@@ -150,6 +181,10 @@ impl ToPyErr for ConfigError {
     fn to_py_err(self) -> PyErr {
         match self {
             ConfigError::PublicKey(e) => e.to_py_err(),
+            ConfigError::OutOfRange { setting, .. } | ConfigError::InvalidValue { setting, .. } => {
+                invalid_setting(setting, self.to_string())
+            }
+            ConfigError::UnknownSetting(ref name) => invalid_setting(name, self.to_string()),
             other => Kind::Config.err(other),
         }
     }

@@ -3,6 +3,7 @@
 //! interpreter is released for every wait, `client`). The typed package around it is
 //! `python/nol`.
 
+mod agents;
 mod arg;
 mod client;
 mod error;
@@ -18,6 +19,9 @@ fn _nol(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pure::normalize, m)?)?;
     m.add_function(wrap_pyfunction!(pure::parse_verstat, m)?)?;
     m.add_function(wrap_pyfunction!(pure::verify_response, m)?)?;
+    m.add_function(wrap_pyfunction!(agents::tool_result, m)?)?;
+    m.add_function(wrap_pyfunction!(agents::llm_message, m)?)?;
+    m.add("SETTINGS", agents::settings_table(m.py())?)?;
     m.add_class::<pure::TrustedKeys>()?;
     m.add_class::<types::Stir>()?;
     m.add_class::<types::Policy>()?;
@@ -26,13 +30,9 @@ fn _nol(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Enrollment>()?;
     m.add_class::<types::Stats>()?;
     m.add_class::<client::Client>()?;
-    // A client made before `fork()` (gunicorn --preload, multiprocessing) builds its own
-    // threads and connections in the child: nol-core only needs to be told of the fork.
-    let after_fork = wrap_pyfunction!(client::after_fork_in_child, m)?;
-    let kwargs = pyo3::types::PyDict::new(m.py());
-    kwargs.set_item("after_in_child", after_fork)?;
-    m.py()
-        .import("os")?
-        .call_method("register_at_fork", (), Some(&kwargs))?;
+    // A client made before `fork()` (gunicorn --preload, multiprocessing, a C extension's
+    // fork) builds its own threads and connections in the child: nol-core only needs to be
+    // told of the fork, by a `pthread_atfork` child handler.
+    client::register_atfork();
     Ok(())
 }

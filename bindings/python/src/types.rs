@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use nol_core::client::{Enrollment as CoreEnrollment, Precall as CorePrecall};
 use nol_core::{
-    Decision as CoreDecision, FailOpen, Outcome, Policy as CorePolicy, RiskTag, Stats as CoreStats,
+    Decision as CoreDecision, FailOpen, Outcome, Policy as CorePolicy, Stats as CoreStats,
     Stir as CoreStir, Verstat,
 };
 use pyo3::prelude::*;
 
 use crate::arg;
+use crate::error::ToPyResult;
 use pyo3::types::{PyDict, PyList};
 
 /// STIR/SHAKEN as the switch saw it: the verstat token and the attestation level.
@@ -85,7 +86,10 @@ fn py_str(s: Option<&str>) -> String {
 /// - `block`: answer `block_candidate` with SIP 603 (opt-in).
 /// - `screening_contact`: a SIP URI to send elevated-risk calls to with a 302.
 /// - `max_name_len`: the longest caller name, in bytes of its SIP quoted-string form.
-/// - `route_advance_code`: the reply that tells an SBC to try its next route (503 or 404).
+/// - `route_advance_code`: the reply that tells an SBC to try its next route.
+///
+/// Every value goes through nol-core's setters (ranges in `nol.SETTINGS`); an unset number takes
+/// nol-core's default, and a value out of range raises `nol.InvalidSetting`.
 #[pyclass(module = "nol", frozen, from_py_object)]
 #[derive(Clone)]
 pub struct Policy {
@@ -95,49 +99,45 @@ pub struct Policy {
 #[pymethods]
 impl Policy {
     #[new]
-    #[pyo3(signature = (*, risk_tag=None, risk_threshold=70, block=false, screening_contact=None, max_name_len=64, route_advance_code=503))]
+    #[pyo3(signature = (*, risk_tag=None, risk_threshold=None, block=false, screening_contact=None, max_name_len=None, route_advance_code=None))]
     fn new(
         #[pyo3(from_py_with = arg::opt_text)] risk_tag: Option<String>,
-        #[pyo3(from_py_with = arg::int::<u8>)] risk_threshold: u8,
+        risk_threshold: Option<&Bound<'_, PyAny>>,
         #[pyo3(from_py_with = arg::flag)] block: bool,
         #[pyo3(from_py_with = arg::opt_text)] screening_contact: Option<String>,
-        #[pyo3(from_py_with = arg::int::<usize>)] max_name_len: usize,
-        #[pyo3(from_py_with = arg::int::<u16>)] route_advance_code: u16,
+        max_name_len: Option<&Bound<'_, PyAny>>,
+        route_advance_code: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Policy> {
-        use crate::error::Kind;
-        if risk_threshold > 100 {
-            return Err(Kind::InvalidArgument.err("risk_threshold must be within 0..=100"));
+        // nol-core's setters hold every rule (ranges, an empty Contact refused); an unset
+        // argument keeps nol-core's default.
+        let mut p = CorePolicy::default();
+        p.set_risk_tag(risk_tag.as_deref()).to_py()?;
+        if let Some(t) = arg::opt_setting_int("risk_threshold", risk_threshold)? {
+            p.set_risk_threshold(t).to_py()?;
         }
-        if !(300..=699).contains(&route_advance_code) {
-            return Err(Kind::InvalidArgument.err("route_advance_code must be a SIP final code"));
+        p.set_block(block);
+        p.set_screening_contact(screening_contact.as_deref())
+            .to_py()?;
+        if let Some(n) = arg::opt_setting_int("max_name_len", max_name_len)? {
+            p.set_max_name_len(n).to_py()?;
         }
-        if max_name_len == 0 {
-            return Err(Kind::InvalidArgument.err("max_name_len must be more than zero"));
+        if let Some(c) = arg::opt_setting_int("route_advance_code", route_advance_code)? {
+            p.set_route_advance_code(c).to_py()?;
         }
-        Ok(Policy {
-            inner: CorePolicy {
-                risk_tag: risk_tag.map(|text| RiskTag {
-                    text,
-                    threshold: risk_threshold,
-                }),
-                block,
-                screening_contact,
-                max_name_len,
-                route_advance_code,
-            },
-        })
+        Ok(Policy { inner: p })
     }
 
-    /// Text prefixed to the caller name above `risk_threshold`, or `None`.
+    /// Text put before the caller name when the risk score is above `risk_threshold`, or
+    /// `None`.
     #[getter]
     fn risk_tag(&self) -> Option<&str> {
-        self.inner.risk_tag.as_ref().map(|t| t.text.as_str())
+        self.inner.risk_tag.as_deref()
     }
 
-    /// The risk score above which `risk_tag` is shown (`None` without a tag).
+    /// The risk score above which `risk_tag` is shown.
     #[getter]
-    fn risk_threshold(&self) -> Option<u8> {
-        self.inner.risk_tag.as_ref().map(|t| t.threshold)
+    fn risk_threshold(&self) -> u8 {
+        self.inner.risk_threshold
     }
 
     /// Whether `block_candidate` is answered with SIP 603 (opt-in).
@@ -168,8 +168,8 @@ impl Policy {
         let p = &self.inner;
         format!(
             "Policy(risk_tag={}, risk_threshold={}, block={}, screening_contact={}, max_name_len={}, route_advance_code={})",
-            py_str(p.risk_tag.as_ref().map(|t| t.text.as_str())),
-            p.risk_tag.as_ref().map_or(70, |t| t.threshold),
+            py_str(p.risk_tag.as_deref()),
+            p.risk_threshold,
             if p.block { "True" } else { "False" },
             py_str(p.screening_contact.as_deref()),
             p.max_name_len,
@@ -357,25 +357,18 @@ impl Decision {
         self.inner.ttl.map(secs)
     }
 
-    /// The decision as a JSON-ready dict (for a tool result, a log line, a webhook).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("action", self.action())?;
-        d.set_item("caller_name", self.caller_name())?;
-        d.set_item("risk_score", self.risk_score())?;
-        d.set_item("risk_level", self.risk_level())?;
-        d.set_item("identity_type", self.identity_type())?;
-        d.set_item("result", self.result())?;
-        d.set_item("receipt_id", self.receipt_id())?;
-        d.set_item("number", self.number())?;
-        d.set_item("verstat", self.inner.stir.verstat.as_token())?;
-        d.set_item("attestation", self.inner.stir.attestation.as_str())?;
-        d.set_item("verified", self.verified())?;
-        d.set_item("from_cache", self.is_from_cache())?;
-        d.set_item("fail_open", self.fail_open())?;
-        d.set_item("sip_code", self.sip_code())?;
-        d.set_item("display_line", self.display_line())?;
-        Ok(d)
+    /// nol-core's JSON view of the decision as compact text, byte for byte what every binding
+    /// and `nol lookup --json` give: stable keys, in a stable order (new keys are only added
+    /// at the end), `null` for what is unknown.
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// `json.loads(decision.to_json())`: the same keys and values as a dict, in the same order
+    /// (for a log line or a webhook).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?
+            .call_method1("loads", (self.inner.to_json(),))
     }
 
     fn __repr__(&self) -> String {
@@ -593,7 +586,10 @@ impl Stats {
 }
 
 /// A JSON value as plain Python objects.
-fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn json_to_py<'py>(
+    py: Python<'py>,
+    v: &serde_json::Value,
+) -> PyResult<Bound<'py, PyAny>> {
     use pyo3::IntoPyObjectExt;
     use serde_json::Value;
     Ok(match v {

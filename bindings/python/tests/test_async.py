@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import time
 
 import pytest
@@ -197,3 +198,33 @@ def test_a_thousand_concurrent_lookups_never_stall_the_loop() -> None:
         assert c.client.stats().lookups == 1000
     finally:
         stop(sb)
+
+
+def test_agent_helpers_as_coroutines(sandbox, hanging_sandbox) -> None:
+    c = sandbox.async_client(budget_ms=2000)
+    body = {"call_inbound": {"from_number": "+14155551212", "to_number": "+12125550100"}}
+
+    async def main():
+        retell = await c.retell_inbound(body, metadata={"tenant": "t1"})
+        bad = await c.retell_inbound(b"\xff not json")
+        vapi = await c.vapi_tool_result(
+            {"id": "t1", "function": {"arguments": {"number": "+14155551212"}}}
+        )
+        invalid = await c.vapi_tool_result({"id": "t2", "function": {"arguments": {}}})
+        start = time.monotonic()
+        hung = await hanging_sandbox.async_client(budget_ms=5000).retell_inbound(
+            body, budget_ms=BUDGET_MS
+        )
+        return retell, bad, vapi, invalid, hung, time.monotonic() - start
+
+    retell, bad, vapi, invalid, hung, elapsed = run(main())
+    v = retell["call_inbound"]["dynamic_variables"]
+    assert v["caller_name"] == "Acme Support" and v["caller_verified"] == "true"
+    assert retell["call_inbound"]["metadata"]["tenant"] == "t1"
+    assert bad["call_inbound"]["dynamic_variables"]["caller_name"] == ""
+    (result,) = vapi["results"]
+    assert result["toolCallId"] == "t1"
+    assert json.loads(result["result"])["caller_name"] == "Acme Support"
+    assert json.loads(invalid["results"][0]["result"])["valid"] is False
+    assert hung["call_inbound"]["metadata"]["fail_open"] == "timeout"
+    assert elapsed < BUDGET_S + MARGIN_S

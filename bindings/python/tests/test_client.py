@@ -424,3 +424,127 @@ def test_a_client_made_before_fork_works_in_the_child(sandbox) -> None:
     # The parent is unaffected: its cache and counters are its own.
     assert c.lookup("+14155551212").from_cache
     assert c.stats().lookups == 3
+
+
+# Python 3.12+ warns about any fork of a threaded process; forking one is what this tests.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_fork_made_by_c_code_is_seen(sandbox) -> None:
+    """A fork Python never hears of (C code calling libc's fork; os.register_at_fork handlers
+    do not run) still gives the child its own client: the extension registers a
+    pthread_atfork child handler with nol-core."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fork.restype = ctypes.c_int
+    c = sandbox.client(budget_ms=1500)
+    assert c.lookup("+14155551212").verified  # threads started, a connection kept alive
+    assert c.stats().lookups == 1
+    read_end, write_end = os.pipe()
+    pid = libc.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            before = c.stats().lookups
+            d = c.lookup("+14155551212")
+            report = {
+                "before": before,
+                "verified": d.verified,
+                "from_cache": d.from_cache,
+                "name": d.caller_name,
+                "lookups": c.stats().lookups,
+            }
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    assert pid > 0, ctypes.get_errno()
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = json.loads(pipe.read() or b"{}")
+    assert os.WIFEXITED(status)
+    assert report == {
+        "before": 0,  # the child's own client: counters from zero
+        "verified": True,
+        "from_cache": False,  # the parent's cache is not the child's
+        "name": "Acme Support",
+        "lookups": 1,
+    }
+    assert c.lookup("+14155551212").from_cache
+    assert c.stats().lookups == 2
+
+
+RETELL_BODY = {
+    "event": "call_inbound",
+    "call_inbound": {
+        "from_number": "+14155551212",
+        "to_number": "+12125550100",
+        "agent_id": "agent_1",
+    },
+}
+
+
+def test_retell_inbound(sandbox, hanging_sandbox) -> None:
+    c = sandbox.client(budget_ms=2000)
+    for body in (RETELL_BODY, json.dumps(RETELL_BODY), json.dumps(RETELL_BODY).encode()):
+        answer = c.retell_inbound(body)
+        inbound = answer["call_inbound"]
+        v = inbound["dynamic_variables"]
+        assert v["caller_name"] == "Acme Support" and v["caller_verified"] == "true"
+        assert v["caller_action"] == "allow" and v["receipt_id"].startswith("nol_rec_")
+        assert all(isinstance(x, str) for x in v.values())
+        assert inbound["metadata"]["provider"] == "numbers.online"
+        assert "override_agent_id" not in inbound
+    answer = c.retell_inbound(
+        RETELL_BODY,
+        override_agent_id="agent_vip",
+        override_agent_version=3,
+        metadata={"tenant": "t1", "provider": "spoofed"},
+    )
+    inbound = answer["call_inbound"]
+    assert (inbound["override_agent_id"], inbound["override_agent_version"]) == ("agent_vip", 3)
+    assert inbound["metadata"]["tenant"] == "t1"
+    assert inbound["metadata"]["provider"] == "numbers.online"  # libnol's keys win
+    # A bad body never raises: the fail-open variables, nothing said about the caller.
+    for bad in (b"not json", "[]", {}, 42, None, {"call_inbound": "x"}):
+        v = c.retell_inbound(bad)["call_inbound"]["dynamic_variables"]
+        assert v["caller_name"] == "" and v["caller_verified"] == "false"
+        assert v["caller_action"] == "allow_with_default_policy"
+    with pytest.raises(nol.ArgumentTypeError):
+        c.retell_inbound(RETELL_BODY, metadata="x")  # type: ignore[arg-type]
+    with pytest.raises(nol.InvalidSetting):
+        c.retell_inbound(RETELL_BODY, budget_ms=0)
+    # Within the budget given for the call, against a service that never answers.
+    hung = hanging_sandbox.client(budget_ms=5000)
+    start = time.monotonic()
+    answer = hung.retell_inbound(RETELL_BODY, budget_ms=BUDGET_MS)
+    assert time.monotonic() - start < BUDGET_S + MARGIN_S
+    assert answer["call_inbound"]["metadata"]["fail_open"] == "timeout"
+
+
+def test_vapi_tool_result(sandbox, hanging_sandbox) -> None:
+    c = sandbox.client(budget_ms=2000, default_country="US")
+
+    def result(tool_call, client=c, **kw):
+        answer = client.vapi_tool_result(tool_call, **kw)
+        (only,) = answer["results"]
+        return only["toolCallId"], json.loads(only["result"])
+
+    call_id, r = result({"id": "t1", "function": {"arguments": {"number": "(415) 555-1212"}}})
+    assert call_id == "t1"
+    assert (r["valid"], r["caller_name"], r["verified"]) == (True, "Acme Support", True)
+    _, r = result({"id": "t2", "function": {"arguments": '{"phone_number": "+14155550111"}'}})
+    assert r["caller_name"] == "Café Zürich — Bäckerei" and not r["verified"]
+    call_id, r = result({"id": "t3", "function": {"arguments": {"number": "banana"}}})
+    assert call_id == "t3" and r["valid"] is False and r["error"] == "invalid_argument"
+    _, r = result({})
+    assert r["valid"] is False
+    with pytest.raises(nol.ArgumentTypeError):
+        c.vapi_tool_result("t1")  # type: ignore[arg-type]
+    start = time.monotonic()
+    _, r = result(
+        {"id": "t4", "function": {"arguments": {"number": "+14155551212"}}},
+        client=hanging_sandbox.client(budget_ms=5000),
+        budget_ms=BUDGET_MS,
+    )
+    assert time.monotonic() - start < BUDGET_S + MARGIN_S
+    assert r["fail_open"] == "timeout" and r["caller_name"] is None

@@ -49,17 +49,30 @@ def test_caller_signal_answers_and_degrades(sandbox, hanging_sandbox) -> None:
         return acme, risky, person, listed, unknown, bad, empty, hung, took
 
     acme, risky, person, listed, unknown, bad, empty, hung, elapsed = asyncio.run(main())
-    assert acme["caller_name"] == "Acme Support" and acme["verified"]
-    assert "Acme Support" in acme["note"] and acme["receipt_id"].startswith("nol_rec_")
+    # The example returns nol.tool_result: libnol's one rendering for every LLM tool.
+    assert acme["caller_name"] == "Acme Support" and acme["verified"] and acme["valid"]
+    assert "Acme Support" in acme["message"] and acme["receipt_id"].startswith("nol_rec_")
+    assert acme["recommended_action"] == "allow" and acme["fail_open"] is None
     # A verified individual has no name to tell the agent; a listed business is not verified.
-    assert person["verified"] and "Verified & online" not in person["note"]
-    assert "verified individual" in person["note"]
+    assert person["verified"] and "Verified & online" not in person["message"]
+    assert "verified individual" in person["message"]
     assert listed["caller_name"] == "Café Zürich — Bäckerei" and not listed["verified"]
-    assert "not verified" in listed["note"]
-    assert risky["action"] == "challenge_or_route" and "Elevated risk" in risky["note"]
-    assert unknown["action"] == "allow_with_default_policy" and unknown["lookup"] == "ok"
-    assert bad == caller_signal.neutral("no_number") and empty["lookup"] == "no_number"
-    assert hung == caller_signal.neutral("timeout")
+    assert "listed as Café Zürich" in listed["message"]
+    assert risky["recommended_action"] == "challenge_or_route" and risky["risk_score"] == 72
+    assert "Spam risk is" in risky["message"]
+    assert unknown["recommended_action"] == "allow_with_default_policy"
+    assert unknown["fail_open"] is None and unknown["caller_name"] is None
+    # No number from the LLM: nothing is looked up, and nothing is said about the caller.
+    for none in (bad, empty):
+        assert (none["valid"], none["fail_open"], none["caller_name"]) == (
+            False,
+            "anonymous",
+            None,
+        )
+        assert none["recommended_action"] == "allow_with_default_policy"
+    assert (hung["fail_open"], hung["caller_name"], hung["verified"]) == ("timeout", None, False)
+    assert hung["recommended_action"] == "allow_with_default_policy"
+    assert "isn't available" in hung["message"]
     assert elapsed < BUDGET_MS / 1000 + MARGIN_S
     for result in (acme, risky, unknown, bad, hung):
         json.dumps(result)  # a tool result must be JSON
@@ -107,11 +120,13 @@ def test_pipecat_phone_lookup(sandbox, hanging_sandbox) -> None:
         return acme, cafe, missing, pinned, hung
 
     acme, cafe, missing, pinned, hung = asyncio.run(main())
-    assert acme["caller_name"] == "Acme Support" and acme["action"] == "allow"
-    assert cafe["caller_name"] == "Café Zürich — Bäckerei" and cafe["action"] == "label"
-    assert missing["lookup"] == "no_number"
+    assert acme["caller_name"] == "Acme Support" and acme["recommended_action"] == "allow"
+    assert cafe["caller_name"] == "Café Zürich — Bäckerei"
+    assert cafe["recommended_action"] == "label"
+    assert (missing["valid"], missing["fail_open"]) == (False, "anonymous")
     assert pinned["caller_name"] == "Verified & online"
-    assert hung["action"] == "allow_with_default_policy" and hung["lookup"] == "timeout"
+    assert hung["recommended_action"] == "allow_with_default_policy"
+    assert hung["fail_open"] == "timeout"
 
 
 def test_livekit_phone_lookup(sandbox, hanging_sandbox) -> None:
@@ -145,8 +160,8 @@ def test_livekit_phone_lookup(sandbox, hanging_sandbox) -> None:
     acme, failed, anonymous, hung = asyncio.run(main())
     assert acme["caller_name"] == "Acme Support" and acme["risk_score"] == 8
     assert failed["risk_score"] == 48
-    assert anonymous == caller_signal.neutral("anonymous")
-    assert hung == caller_signal.neutral("timeout")
+    assert (anonymous["valid"], anonymous["fail_open"]) == (False, "anonymous")
+    assert (hung["fail_open"], hung["caller_name"]) == ("timeout", None)
 
 
 def test_examples_need_no_exception_handling_from_nol() -> None:

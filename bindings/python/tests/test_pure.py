@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -68,6 +69,10 @@ def test_exception_hierarchy() -> None:
         assert issubclass(exc, ValueError)
         assert exc.__module__ == "nol"
     assert issubclass(nol.InvalidPublicKey, nol.ConfigError)
+    # A setting out of range is both: a configuration error and a bad argument.
+    assert issubclass(nol.InvalidSetting, nol.ConfigError)
+    assert issubclass(nol.InvalidSetting, nol.InvalidArgument)
+    assert nol.InvalidSetting.__module__ == "nol"
     assert issubclass(nol.ArgumentTypeError, nol.NolError)
     assert issubclass(nol.ArgumentTypeError, TypeError)
     assert nol.ArgumentTypeError.__module__ == "nol"
@@ -193,3 +198,121 @@ def test_policy_values() -> None:
 
 def test_version() -> None:
     assert nol.__version__.count(".") == 2
+
+
+def test_an_empty_screening_contact_is_refused() -> None:
+    """A 302 must say where to go: an empty (or blank, or non-URI) Contact is refused when the
+    policy is made, instead of a 302 with an empty Contact on every elevated-risk call."""
+    for bad in ("", "   ", "screen", "sip:a b@c", "<sip:a@b>"):
+        with pytest.raises(nol.InvalidSetting) as info:
+            nol.Policy(screening_contact=bad)
+        assert info.value.setting == "screening_contact"
+    assert nol.Policy(screening_contact=None).screening_contact is None
+    assert nol.Policy(screening_contact="sip:screen@pbx.example").screening_contact == (
+        "sip:screen@pbx.example"
+    )
+
+
+def test_settings_table() -> None:
+    by_name = {s["name"]: s for s in nol.SETTINGS}
+    assert isinstance(nol.SETTINGS, tuple) and len(by_name) == len(nol.SETTINGS)
+    for name in ("budget_ms", "cache_size", "breaker_failures", "risk_threshold"):
+        assert by_name[name]["kind"] == "int"
+        assert by_name[name]["min"] <= by_name[name]["default"] <= by_name[name]["max"]
+    assert by_name["route_advance_code"]["kind"] == "one_of"
+    assert by_name["route_advance_code"]["default"] in by_name["route_advance_code"]["values"]
+    assert (by_name["circuit_breaker"]["kind"], by_name["circuit_breaker"]["default"]) == (
+        "flag",
+        True,
+    )
+    assert by_name["risk_tag"]["kind"] == "text" and by_name["risk_tag"]["default"] is None
+    # Every setting is a keyword of nol.Client or nol.Policy, and their defaults are nol-core's.
+    client_kw = set(inspect.signature(nol.Client).parameters)
+    policy_kw = set(inspect.signature(nol.Policy).parameters)
+    assert set(by_name) <= client_kw | policy_kw
+    p = nol.Policy()
+    for name in policy_kw & set(by_name):
+        if by_name[name]["kind"] in ("int", "one_of", "flag"):
+            assert getattr(p, name) == by_name[name]["default"], name
+
+
+def numeric_settings():
+    return [s for s in nol.SETTINGS if s["kind"] in ("int", "one_of")]
+
+
+@pytest.mark.parametrize("setting", numeric_settings(), ids=lambda s: s["name"])
+def test_every_numeric_setting_admits_its_bounds_and_refuses_past_them(setting, sandbox) -> None:
+    """For every number in nol-core's table: min and max are accepted; min-1 and max+1 (and
+    negatives, and ints far past 64 bits) raise nol.InvalidSetting naming the setting, never
+    OverflowError. Client settings through nol.Client, policy ones through nol.Policy."""
+    from conftest import SANDBOX_KEY
+
+    name = setting["name"]
+    policy_kw = set(inspect.signature(nol.Policy).parameters)
+
+    def make(value):
+        if name in policy_kw:
+            return nol.Policy(**{name: value})
+        return nol.Client(SANDBOX_KEY, sandbox.url, sandbox.public_key_pem, **{name: value})
+
+    if setting["kind"] == "int":
+        good = [setting["min"], setting["max"]]
+        bad = [setting["min"] - 1, setting["max"] + 1]
+    else:
+        good = list(setting["values"])
+        bad = [min(good) - 1, max(good) + 1, *range(300, 700, 97)]
+        bad = [b for b in bad if b not in good]
+    # max_in_flight's max starts that many worker threads: fine, and part of the check.
+    for value in good:
+        made = make(value)
+        if isinstance(made, nol.Policy):
+            assert getattr(made, name) == value
+    for value in [*bad, -1, -(2**80), 2**64, 2**200]:
+        with pytest.raises(nol.InvalidSetting) as info:
+            make(value)
+        assert info.value.setting == name, value
+        assert isinstance(info.value, nol.ConfigError) and isinstance(
+            info.value, nol.InvalidArgument
+        )
+    for wrong in ("1", 1.0, True):
+        with pytest.raises(nol.ArgumentTypeError):
+            make(wrong)
+
+
+def test_decision_json_is_nol_cores(sandbox) -> None:
+    from conftest import SANDBOX_KEY
+
+    c = nol.Client(SANDBOX_KEY, sandbox.url, sandbox.public_key_pem, budget_ms=2000)
+    d = c.lookup("+14155551212", verstat="TN-Validation-Passed", attestation="A")
+    text = d.to_json()
+    assert text == json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+    as_dict = d.to_dict()
+    assert as_dict == json.loads(text)
+    assert list(as_dict) == list(json.loads(text))  # the same keys in the same order
+    assert list(as_dict)[:3] == ["action", "caller_name", "sip_display_name"]
+    assert (as_dict["action"], as_dict["caller_name"], as_dict["verified"]) == (
+        "allow",
+        "Acme Support",
+        True,
+    )
+    assert as_dict["display_line"] == d.display_line
+    assert as_dict["headers"] == d.headers and as_dict["agi_variables"] == d.agi_variables
+    failed = c.lookup("not a number")
+    assert failed.to_dict()["fail_open"] == "invalid_number"
+
+
+def test_tool_result_and_llm_message(sandbox) -> None:
+    from conftest import SANDBOX_KEY
+
+    c = nol.Client(SANDBOX_KEY, sandbox.url, sandbox.public_key_pem, budget_ms=2000)
+    acme = nol.tool_result(c.lookup("+14155551212"))
+    assert (acme["valid"], acme["caller_name"], acme["verified"]) == (True, "Acme Support", True)
+    assert acme["recommended_action"] == "allow" and acme["dnc"] == "unknown"
+    assert acme["message"] == nol.llm_message(c.lookup("+14155551212"))
+    assert "a verified caller, Acme Support" in acme["message"]
+    failed = c.lookup("anonymous")
+    assert nol.tool_result(failed)["fail_open"] == "anonymous"
+    assert "can't be checked" in nol.llm_message(failed)
+    json.dumps(acme)
+    with pytest.raises(nol.ArgumentTypeError):
+        nol.tool_result({"action": "allow"})  # type: ignore[arg-type]

@@ -13,12 +13,16 @@ the service (Node) makes them, and a client whose lookups always fail open withi
 - A lookup never raises for anything the network or the service does: its :class:`Decision` is
   then ``allow_with_default_policy`` with ``fail_open`` set to the reason.
 - Exceptions are for programming and configuration errors only, all from :class:`NolError`.
+- Every setting's range and default is nol-core's, listed in :data:`SETTINGS`.
+- :meth:`Client.retell_inbound`, :meth:`Client.vapi_tool_result`, :func:`tool_result` and
+  :func:`llm_message` give a decision in the forms voice-agent platforms take.
 """
 
 from __future__ import annotations
 
 from ._async import AsyncClient
 from ._nol import (
+    SETTINGS,
     Anonymous,
     ArgumentTypeError,
     Client,
@@ -28,6 +32,7 @@ from ._nol import (
     InvalidArgument,
     InvalidNumber,
     InvalidPublicKey,
+    InvalidSetting,
     NolError,
     Policy,
     Precall,
@@ -35,12 +40,15 @@ from ._nol import (
     Stir,
     TrustedKeys,
     __version__,
+    llm_message,
     normalize,
     parse_verstat,
+    tool_result,
     verify_response,
 )
 
 __all__ = [
+    "SETTINGS",
     "Anonymous",
     "ArgumentTypeError",
     "AsyncClient",
@@ -51,6 +59,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidNumber",
     "InvalidPublicKey",
+    "InvalidSetting",
     "NolError",
     "Policy",
     "Precall",
@@ -58,7 +67,9 @@ __all__ = [
     "Stir",
     "TrustedKeys",
     "__version__",
+    "llm_message",
     "normalize",
     "parse_verstat",
+    "tool_result",
     "verify_response",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ._nol import Client, Decision, Enrollment, Precall, Stats
 
@@ -18,16 +18,17 @@ if TYPE_CHECKING:
     from ._nol import Policy, TrustedKeys
 
 
-def _settle(future: asyncio.Future[Decision], decision: Decision) -> None:
+_T = TypeVar("_T")
+
+
+def _settle(future: asyncio.Future[_T], decision: _T) -> None:
     # The awaiting task may have been cancelled meanwhile: then nobody wants the decision.
     if not future.done():
         future.set_result(decision)
 
 
-def _resolver(
-    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Decision]
-) -> Callable[[Decision], None]:
-    def done(decision: Decision) -> None:
+def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[_T]) -> Callable[[_T], None]:
+    def done(decision: _T) -> None:
         try:
             loop.call_soon_threadsafe(_settle, future, decision)
         except RuntimeError:
@@ -107,6 +108,41 @@ class AsyncClient:
             context=context,
             to=to,
             local_contact=local_contact,
+        )
+        return await future
+
+    async def retell_inbound(
+        self,
+        body: bytes | str | dict[str, Any],
+        *,
+        override_agent_id: str | None = None,
+        override_agent_version: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        budget_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """Answers Retell's inbound webhook; see :meth:`nol.Client.retell_inbound`. Never raises
+        for a bad body, never blocks the event loop, and returns within the budget."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._client.retell_inbound_callback(
+            body,
+            _resolver(loop, future),
+            override_agent_id=override_agent_id,
+            override_agent_version=override_agent_version,
+            metadata=metadata,
+            budget_ms=budget_ms,
+        )
+        return await future
+
+    async def vapi_tool_result(
+        self, tool_call: dict[str, Any], *, budget_ms: int | None = None
+    ) -> dict[str, Any]:
+        """Answers one of Vapi's tool calls; see :meth:`nol.Client.vapi_tool_result`. Never
+        blocks the event loop, and returns within the budget."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._client.vapi_tool_result_callback(
+            tool_call, _resolver(loop, future), budget_ms=budget_ms
         )
         return await future
 

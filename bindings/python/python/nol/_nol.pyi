@@ -4,12 +4,17 @@ from typing import Any, Callable, Final
 
 __version__: Final[str]
 
+SETTINGS: Final[tuple[dict[str, Any], ...]]
+"""nol-core's table of settings, one dict each: ``name``, ``kind`` (``int``, ``one_of``,
+``flag`` or ``text``), ``min`` and ``max`` (``int``), ``values`` (``one_of``), ``default`` (None
+when unset) and ``doc``."""
+
 class NolError(Exception):
     """The root of every exception nol raises. Lookups never raise it for anything the network
     or the service does: they fail open."""
 
 class ConfigError(NolError, ValueError):
-    """The client could not be made from its configuration."""
+    """The client or policy could not be made from its configuration."""
 
 class InvalidPublicKey(ConfigError):
     """A trusted public key could not be read: no Ed25519 PUBLIC KEY block in the PEM."""
@@ -26,6 +31,13 @@ class InvalidArgument(NolError, ValueError):
 class ArgumentTypeError(NolError, TypeError):
     """An argument of the wrong type (a str where an int belongs, say). Also a TypeError."""
 
+class InvalidSetting(ConfigError, InvalidArgument):
+    """A setting outside its range or values (see ``SETTINGS``): both a ConfigError and an
+    InvalidArgument."""
+
+    setting: str
+    """The setting's name."""
+
 _Pem = str | bytes
 
 def normalize(number: str, country: str | None = None) -> str:
@@ -38,6 +50,12 @@ def parse_verstat(value: str) -> Stir:
 def verify_response(body: bytes | str, public_key_pem: _Pem | TrustedKeys) -> bool:
     """True only if a trusted key signed the body's canonical form (as the service's Node
     makes it). Never raises for a bad body; raises InvalidPublicKey for a bad PEM."""
+
+def tool_result(decision: Decision) -> dict[str, Any]:
+    """The result an LLM tool returns for a caller check, rendered by nol-core."""
+
+def llm_message(decision: Decision) -> str:
+    """A sentence an LLM can speak around a decision."""
 
 class TrustedKeys:
     """The service's trusted Ed25519 public keys, read once from PEM."""
@@ -70,16 +88,18 @@ class Policy:
         self,
         *,
         risk_tag: str | None = None,
-        risk_threshold: int = 70,
+        risk_threshold: int | None = None,
         block: bool = False,
         screening_contact: str | None = None,
-        max_name_len: int = 64,
-        route_advance_code: int = 503,
-    ) -> None: ...
+        max_name_len: int | None = None,
+        route_advance_code: int | None = None,
+    ) -> None:
+        """Unset numbers take nol-core's defaults (``SETTINGS``); a value out of range raises
+        InvalidSetting."""
     @property
     def risk_tag(self) -> str | None: ...
     @property
-    def risk_threshold(self) -> int | None: ...
+    def risk_threshold(self) -> int: ...
     @property
     def block(self) -> bool: ...
     @property
@@ -139,7 +159,10 @@ class Decision:
     def display_line(self) -> str: ...
     @property
     def ttl_seconds(self) -> float | None: ...
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_json(self) -> str:
+        """nol-core's JSON view (stable keys), byte for byte as every binding gives it."""
+    def to_dict(self) -> dict[str, Any]:
+        """``json.loads(self.to_json())``."""
 
 class Precall:
     @property
@@ -198,14 +221,18 @@ class Client:
         base_url: str | None = None,
         public_key_pem: _Pem | TrustedKeys | None = None,
         *,
-        budget_ms: int = 400,
-        cache_size: int = 10_000,
+        budget_ms: int | None = None,
+        cache_size: int | None = None,
         policy: Policy | None = None,
         default_country: str | None = None,
-        max_in_flight: int = 32,
+        max_in_flight: int | None = None,
         circuit_breaker: bool = True,
+        breaker_failures: int | None = None,
+        breaker_cool_down_ms: int | None = None,
         rate_limit_per_minute: int | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Unset numbers take nol-core's defaults (``SETTINGS``); a value out of range raises
+        InvalidSetting. ``rate_limit_per_minute`` None or 0: no limit."""
     @property
     def budget_ms(self) -> int: ...
     @property
@@ -232,6 +259,35 @@ class Client:
         context: str = "inbound_voice",
         to: str | None = None,
         local_contact: str | None = None,
+    ) -> None: ...
+    def retell_inbound(
+        self,
+        body: bytes | str | dict[str, Any],
+        *,
+        override_agent_id: str | None = None,
+        override_agent_version: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        budget_ms: int | None = None,
+    ) -> dict[str, Any]: ...
+    def retell_inbound_callback(
+        self,
+        body: bytes | str | dict[str, Any],
+        done: Callable[[dict[str, Any]], object],
+        *,
+        override_agent_id: str | None = None,
+        override_agent_version: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        budget_ms: int | None = None,
+    ) -> None: ...
+    def vapi_tool_result(
+        self, tool_call: dict[str, Any], *, budget_ms: int | None = None
+    ) -> dict[str, Any]: ...
+    def vapi_tool_result_callback(
+        self,
+        tool_call: dict[str, Any],
+        done: Callable[[dict[str, Any]], object],
+        *,
+        budget_ms: int | None = None,
     ) -> None: ...
     def precall(self, from_number: str, to_number: str) -> Precall: ...
     def enroll(self, number: str) -> Enrollment: ...
