@@ -9,12 +9,26 @@
  *   failure (a thread-local message, like dlerror()).
  * - Every pointer is checked for NULL and every string for UTF-8; a panic inside libnol is
  *   caught and becomes NOL_STATUS_PANIC. Nothing aborts the process.
- * - Ownership: a string handed out through a `char **` output belongs to the caller and is
- *   freed with nol_string_free(). A `const char *` return value (nol_version, nol_status_str,
- *   nol_last_error) belongs to libnol: never free it. Handles are freed with their own
- *   nol_*_free function; every free function accepts NULL.
- * - Only nol_lookup may block on the network, for at most the client's budget. nol_client_new
- *   blocks for its setup (no network). Every other function returns at once.
+ * - Ownership: a string handed out through a `char **` output is a COPY that belongs to the
+ *   caller and is freed with nol_string_free(). A string handed out as `const char *` is
+ *   BORROWED and never freed by the caller: the return values of nol_version, nol_status_str
+ *   and nol_last_error (libnol's), and the `const char **` output of nol_result_json (the
+ *   result's, valid until nol_result_free). Handles are freed with their own nol_*_free
+ *   function; every free function accepts NULL.
+ * - Only nol_lookup, nol_precall and nol_enroll may block on the network, for at most the
+ *   client's budget. nol_client_new blocks for its setup (no network). Every other function
+ *   returns at once.
+ * - Settings: every range and rule lives once in libnol's core; nol_config_set(config, name,
+ *   value) reaches any setting by name with the same checks as the typed nol_config_set_*.
+ *   A value outside its range is NOL_STATUS_INVALID_ARGUMENT; an unknown name
+ *   NOL_STATUS_UNKNOWN_SETTING. The API key must be visible ASCII (a non-ASCII key is
+ *   refused). "" as a default country is refused (NULL clears it). The answer cache is keyed
+ *   by the calling number, the context and the call's STIR/SHAKEN values (verstat and
+ *   attestation).
+ * - Linking: libnol installed under a prefix the dynamic loader does not search (anything
+ *   but /usr/lib and the like, e.g. /opt/nol or $HOME/.local) needs the program linked with
+ *   -Wl,-rpath,<prefix>/lib, or LD_LIBRARY_PATH=<prefix>/lib when it runs; otherwise it fails
+ *   to start with "libnol.so.0: cannot open shared object file". Linking libnol.a avoids it.
  * - Thread safety is stated on each type and function. In short: nol_client and nol_result are
  *   safe to share between threads; a nol_config is not (set it up on one thread).
  * - Fork: a nol_client made before fork() may be used in the child (see nol_client).
@@ -75,6 +89,8 @@ enum nol_status
   NOL_STATUS_INVALID_BASE_URL = 24,
   // Another configuration problem (for example: worker threads could not be started).
   NOL_STATUS_INVALID_CONFIG = 25,
+  // `nol_config_set`: no setting has this name.
+  NOL_STATUS_UNKNOWN_SETTING = 26,
   // `nol_verify_response`: the body is not one JSON object.
   NOL_STATUS_BODY_UNPARSEABLE = 30,
   // `nol_verify_response`: a key appears twice in one object.
@@ -216,12 +232,26 @@ typedef struct nol_client nol_client;
 // `NOL_PUBLIC_KEY` (the path of the trusted public key's PEM file).
 typedef struct nol_config nol_config;
 
+// An enrolment's answer (a Rust `nol_core::client::Enrollment`). Made by `nol_enroll`, freed
+// by `nol_enroll_result_free`. Immutable: read it from any thread; free it once. It may
+// outlive its client. Every string accessor writes a copy (free it with `nol_string_free`) or
+// NULL.
+typedef struct nol_enroll_result nol_enroll_result;
+
+// A pre-call check's answer (a Rust `nol_core::client::Precall`). Made by `nol_precall`, freed
+// by `nol_precall_result_free`. Immutable: read it from any thread; free it once. It may
+// outlive its client. Every string accessor writes a copy (free it with `nol_string_free`) or
+// NULL.
+typedef struct nol_precall_result nol_precall_result;
+
 // A lookup's decision (a Rust `nol_core::Decision`). Made by `nol_lookup`, freed by
 // `nol_result_free`. Immutable: read it from any thread, at once if you like; free it once.
 // It does not refer to its client: it may outlive it.
 //
 // Every accessor writes its output only on success; a string output (`char **`) is a copy that
 // belongs to the caller, to free with `nol_string_free`, or NULL where the accessor says so.
+// The one exception is `nol_result_json` (a `const char **` output): a view borrowed from the
+// result, valid until `nol_result_free`, never to be freed by the caller.
 typedef struct nol_result nol_result;
 
 // An inbound call as the switch has it. Every member is a NUL-terminated string, or NULL when
@@ -336,7 +366,8 @@ nol_status nol_client_fail_open_count(const nol_client *client,
                                       uint64_t *out);
 
 // Makes a configuration with the defaults: base URL `https://numbers.online`, a 400 ms budget,
-// 10000 cached answers, 32 requests in flight at most, no risk wording, no blocking, 64-byte
+// 10000 cached answers, 32 requests in flight at most, no default country, the circuit breaker
+// on (5 failures, 5000 ms cool-down), no rate limit, no risk wording, no blocking, 64-byte
 // caller names, route advance with 503. Write it to `*out`; free it with `nol_config_free`.
 //
 // Never blocks; thread-safe.
@@ -346,11 +377,37 @@ nol_status nol_config_new(nol_config **out);
 // configurations; no other call may be using this one.
 void nol_config_free(nol_config *config);
 
+// Sets one setting by its name from text, with the same checks as the typed setters: how a
+// host with a configuration file (Kamailio module parameters, Asterisk `nol.conf`) passes its
+// values through. The names: `api_key`, `base_url`, `public_key_pem`, `budget_ms`,
+// `cache_size`, `max_in_flight`, `default_country`, `circuit_breaker`, `breaker_failures`,
+// `breaker_cool_down_ms`, `rate_limit_per_minute`, `risk_tag`, `risk_threshold`, `block`,
+// `screening_contact`, `max_name_len`, `route_advance_code` (the README's settings table gives
+// each one's range and default). Numbers are decimal text; flags are `1`/`0`, `yes`/`no`,
+// `on`/`off` or `true`/`false`.
+//
+// `value` may be NULL only for `default_country`, `risk_tag` and `screening_contact`: it
+// clears them. An empty value is never a way to clear a setting: it is refused.
+//
+// `NOL_STATUS_UNKNOWN_SETTING` for a name that is not one of these;
+// `NOL_STATUS_INVALID_ARGUMENT` for a number outside the setting's range or a value it does
+// not take; otherwise the status the typed setter gives (`NOL_STATUS_INVALID_API_KEY`,
+// `NOL_STATUS_INVALID_BASE_URL`, `NOL_STATUS_UNKNOWN_COUNTRY`, ...). `nol_last_error` names
+// the setting and its range (never the API key).
+//
+// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+// or `name` (or a `value` that may not be NULL) is NULL; the configuration is unchanged on any
+// failure.
+nol_status nol_config_set(nol_config *config,
+                          const char *name,
+                          const char *value);
+
 // The API key (required, here or in `NUMBERS_ONLINE_API_KEY`). Copied. libnol never prints
 // it, nor puts it in any error message.
 //
-// `NOL_STATUS_MISSING_API_KEY` if it is blank, `NOL_STATUS_INVALID_API_KEY` if it has
-// whitespace or control characters inside.
+// `NOL_STATUS_MISSING_API_KEY` if it is blank, `NOL_STATUS_INVALID_API_KEY` if it is not
+// visible ASCII (whitespace, control characters or any non-ASCII character inside: it must
+// survive an HTTP header).
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
 // (or a required string) is NULL; the configuration is unchanged on any failure.
@@ -358,7 +415,8 @@ nol_status nol_config_set_api_key(nol_config *config,
                                   const char *api_key);
 
 // The service's base URL: `https://host[:port]`, or `http://` to a loopback address only
-// (the sandbox). Checked when the client is made.
+// (the sandbox); no path, credentials, query or fragment. Checked at once:
+// `NOL_STATUS_INVALID_BASE_URL` (the message never repeats the URL).
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
 // (or a required string) is NULL; the configuration is unchanged on any failure.
@@ -375,44 +433,87 @@ nol_status nol_config_set_base_url(nol_config *config,
 nol_status nol_config_set_public_key_pem(nol_config *config,
                                          const char *pem);
 
-// The whole time one lookup may take, in milliseconds, counted from the call to
-// `nol_lookup` (default 400; Kamailio's call path wants well under 500). Must be 1..=60000.
+// The whole time one lookup (or `nol_precall`, `nol_enroll`) may take, in milliseconds,
+// counted from the call (default 400; Kamailio's call path wants well under 500). Setting
+// `budget_ms`: `NOL_STATUS_INVALID_ARGUMENT` outside its range (the README's settings table).
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
 // (or a required string) is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_budget_ms(nol_config *config,
                                     uint32_t budget_ms);
 
-// How many answers to cache (each for its `ttl_seconds`); 0 turns the cache off.
+// How many verified answers to cache (each for its `ttl_seconds`, at most 600 s); 0 turns the
+// cache off (default 10000). The cache key is the calling number, the context and the call's
+// STIR/SHAKEN values (verstat and attestation): the same number with another attestation is
+// asked again. Setting `cache_size`: `NOL_STATUS_INVALID_ARGUMENT` outside its range.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
 // (or a required string) is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_cache_size(nol_config *config,
                                      uint64_t entries);
 
-// The most requests in flight at once (worker threads, connections); 1..=1024, default 32.
-// A lookup that finds every worker busy fails open at once with reason `busy`.
+// The most requests in flight at once (worker threads, connections); default 32. A lookup
+// that finds every worker busy fails open at once with reason `busy`. Setting
+// `max_in_flight`: `NOL_STATUS_INVALID_ARGUMENT` outside its range.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
 // (or a required string) is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_max_in_flight(nol_config *config,
                                         uint32_t max_in_flight);
 
-// The country (ISO 3166, e.g. `"US"`) that national-form calling numbers are read in; NULL
-// accepts only international forms (the default).
+// The country (ISO 3166 alpha-2, e.g. `"US"`) that national-form calling numbers are read in;
+// NULL clears it: only international forms are accepted (the default). An empty string `""`
+// is refused (it does not clear the setting).
 //
-// `NOL_STATUS_UNKNOWN_COUNTRY` if libnol does not know the country.
+// `NOL_STATUS_UNKNOWN_COUNTRY` if libnol does not know the country, or it is `""`.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
-// (or a required string) is NULL; the configuration is unchanged on any failure.
+// is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_default_country(nol_config *config,
                                           const char *country);
 
-// Opt-in risk wording: `text` is put before the caller name when the risk score is strictly
-// above `threshold` (0..=100). NULL `text` turns the wording off (the default).
+// Turns the circuit breaker on (the default) or off: after `breaker_failures` failures in a
+// row, lookups fail open at once (reason `circuit_open`) for `breaker_cool_down_ms`, then one
+// probe goes out.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
-// (or a required string) is NULL; the configuration is unchanged on any failure.
+// is NULL.
+nol_status nol_config_set_circuit_breaker(nol_config *config,
+                                          bool on);
+
+// Failures in a row that open the circuit breaker (default 5); turns the breaker on. Setting
+// `breaker_failures`: `NOL_STATUS_INVALID_ARGUMENT` outside its range.
+//
+// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+// is NULL; the configuration is unchanged on any failure.
+nol_status nol_config_set_breaker_failures(nol_config *config,
+                                           uint32_t failures);
+
+// How long an open circuit breaker fails open before one probe goes out, in milliseconds
+// (default 5000); turns the breaker on. Setting `breaker_cool_down_ms`:
+// `NOL_STATUS_INVALID_ARGUMENT` outside its range.
+//
+// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+// is NULL; the configuration is unchanged on any failure.
+nol_status nol_config_set_breaker_cool_down_ms(nol_config *config,
+                                               uint32_t cool_down_ms);
+
+// A client-side limit on lookups per minute (60 on the free tier); 0 (the default) for none.
+// A lookup past the limit fails open at once (reason `rate_limited`). Setting
+// `rate_limit_per_minute`: `NOL_STATUS_INVALID_ARGUMENT` outside its range.
+//
+// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+// is NULL; the configuration is unchanged on any failure.
+nol_status nol_config_set_rate_limit_per_minute(nol_config *config,
+                                                uint32_t per_minute);
+
+// Opt-in risk wording: `text` is put before the caller name when the risk score is strictly
+// above `threshold` (setting `risk_threshold`, default 70). NULL `text` turns the wording off
+// (the default; `threshold` is then ignored). `NOL_STATUS_INVALID_ARGUMENT` if `text` is
+// empty, too long or has control characters, or `threshold` is outside its range.
+//
+// Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
+// is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_risk_tag(nol_config *config,
                                    const char *text,
                                    uint32_t threshold);
@@ -421,30 +522,33 @@ nol_status nol_config_set_risk_tag(nol_config *config,
 // answer ever declines a call.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
-// (or a required string) is NULL; the configuration is unchanged on any failure.
+// is NULL.
 nol_status nol_config_set_block(nol_config *config,
                                 bool block);
 
-// Where to redirect elevated-risk calls with a SIP 302 (a SIP URI such as
-// `"sip:screening@pbx.example"`); NULL (the default) lets them route on.
+// Where to redirect elevated-risk calls with a SIP 302: a `sip:`, `sips:` or `tel:` URI such
+// as `"sip:screening@pbx.example"`; NULL (the default) lets them route on. An empty string
+// `""` is refused (`NOL_STATUS_INVALID_ARGUMENT`), as is a URI with spaces, quotes or angle
+// brackets.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
-// (or a required string) is NULL; the configuration is unchanged on any failure.
+// is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_screening_contact(nol_config *config,
                                             const char *contact);
 
-// The longest caller name to show, in bytes of its SIP quoted-string form; 1..=1024,
-// default 64.
+// The longest caller name to show, in bytes of its SIP quoted-string form; default 64.
+// Setting `max_name_len`: `NOL_STATUS_INVALID_ARGUMENT` outside its range.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
-// (or a required string) is NULL; the configuration is unchanged on any failure.
+// is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_max_name_len(nol_config *config,
                                        uint32_t max_name_len);
 
 // The SIP reply that tells the SBC to advance to its next route: 503 (the default) or 404.
+// Setting `route_advance_code`: `NOL_STATUS_INVALID_ARGUMENT` for any other code.
 //
 // Never blocks. Not thread-safe for the same `config`. `NOL_STATUS_NULL_ARGUMENT` if `config`
-// (or a required string) is NULL; the configuration is unchanged on any failure.
+// is NULL; the configuration is unchanged on any failure.
 nol_status nol_config_set_route_advance_code(nol_config *config,
                                              uint32_t code);
 
@@ -463,6 +567,92 @@ const char *nol_status_str(uint32_t status);
 //
 // Never blocks; thread-safe (each thread has its own message).
 const char *nol_last_error(void);
+
+// Asks whether a call from `from` (one of your numbers) to `to` may be placed: a do-not-call
+// scrub and a compliance signal, with a receipt. Writes the answer to `*out` (free it with
+// `nol_precall_result_free`). Both numbers are read as `nol_lookup` reads a calling number
+// (E.164, or national with the client's default country).
+//
+// Fails open: whatever the network or the service does (a timeout, a refused connection, an
+// error status, a number that is not a possible number, a full worker pool, an open circuit
+// breaker), this returns `NOL_STATUS_OK` and a result whose DNC is `"UNKNOWN"`, with the
+// reason (`nol_precall_result_fail_open_reason`). `"UNKNOWN"` is not a permission to call:
+// apply your own policy.
+//
+// BLOCKS the calling thread for at most the client's budget (`nol_config_set_budget_ms`),
+// counted from this call. Thread-safe; safe in a forked child (see `nol_client`).
+//
+// `NOL_STATUS_NULL_ARGUMENT` (client, from, to or out is NULL) is a programming error;
+// `NOL_STATUS_PANIC` a bug. On either `*out` is left unchanged.
+nol_status nol_precall(const nol_client *client,
+                       const char *from,
+                       const char *to,
+                       nol_precall_result **out);
+
+// Frees a pre-call result. NULL is fine. Never blocks; call it once per result. Thread-safe
+// for distinct results; no other call may be using this one.
+void nol_precall_result_free(nol_precall_result *result);
+
+// Writes the do-not-call scrub to `*out`: `"SUPPRESS"` (on a list: do not call),
+// `"NO_MATCH"` (on no list; not a consent grant) or `"UNKNOWN"` (no answer: failed open, or
+// the service could not tell). More values may come. A copy: free it with `nol_string_free`.
+// Never blocks; thread-safe.
+nol_status nol_precall_result_dnc(const nol_precall_result *result,
+                                  char **out);
+
+// Writes the receipt id (evidence of the check, to retrieve later) to `*out`, or NULL when
+// there is none (failed open). A copy: free it with `nol_string_free`. Never blocks;
+// thread-safe.
+nol_status nol_precall_result_receipt_id(const nol_precall_result *result,
+                                         char **out);
+
+// Writes the service's compliance signal as compact JSON text to `*out`, or NULL when there is
+// none. A copy: free it with `nol_string_free`. Never blocks; thread-safe.
+nol_status nol_precall_result_compliance_signal_json(const nol_precall_result *result,
+                                                     char **out);
+
+// Writes why the check went without an answer to `*out` (the same names as
+// `nol_result_fail_open_reason`: `"timeout"`, `"connect"`, `"invalid_number"`, ...), or NULL
+// when it did not fail open. A copy: free it with `nol_string_free`. Never blocks;
+// thread-safe.
+nol_status nol_precall_result_fail_open_reason(const nol_precall_result *result,
+                                               char **out);
+
+// Enrols one of your own numbers (for call-provenance edges) and writes the answer to `*out`
+// (free it with `nol_enroll_result_free`).
+//
+// Fails open: whatever the network or the service does, this returns `NOL_STATUS_OK` and a
+// result that is not enrolled, with the reason (`nol_enroll_result_fail_open_reason`).
+//
+// BLOCKS the calling thread for at most the client's budget (`nol_config_set_budget_ms`),
+// counted from this call. Thread-safe; safe in a forked child (see `nol_client`).
+//
+// `NOL_STATUS_NULL_ARGUMENT` (client, number or out is NULL) is a programming error;
+// `NOL_STATUS_PANIC` a bug. On either `*out` is left unchanged.
+nol_status nol_enroll(const nol_client *client,
+                      const char *number,
+                      nol_enroll_result **out);
+
+// Frees an enrolment result. NULL is fine. Never blocks; call it once per result. Thread-safe
+// for distinct results; no other call may be using this one.
+void nol_enroll_result_free(nol_enroll_result *result);
+
+// Writes whether the service enrolled the number to `*out` (false when it failed open).
+// Never blocks; thread-safe.
+nol_status nol_enroll_result_enrolled(const nol_enroll_result *result,
+                                      bool *out);
+
+// Writes the number in E.164 as enrolled (or as it was to be enrolled, when it failed open) to
+// `*out`, or NULL when it was not a possible number. A copy: free it with `nol_string_free`.
+// Never blocks; thread-safe.
+nol_status nol_enroll_result_number(const nol_enroll_result *result,
+                                    char **out);
+
+// Writes why the enrolment went without an answer to `*out` (the same names as
+// `nol_result_fail_open_reason`), or NULL when it did not fail open. A copy: free it with
+// `nol_string_free`. Never blocks; thread-safe.
+nol_status nol_enroll_result_fail_open_reason(const nol_enroll_result *result,
+                                              char **out);
 
 // libnol's version (`"0.1.0"`), the same as `NOL_VERSION`. Static: never free it. Never
 // blocks; thread-safe.
@@ -647,6 +837,23 @@ nol_status nol_result_header(const nol_result *result,
                              size_t index,
                              char **name,
                              char **value);
+
+// Writes the decision as one JSON object to `*json`: the same compact text, with the same
+// stable keys, that every libnol binding and `nol lookup --json` give (`action`,
+// `caller_name`, `sip_display_name`, `risk_score`, `risk_level`, `identity_type`, `result`,
+// `receipt_id`, `number`, `verstat`, `attestation`, `verified`, `identity_verified`,
+// `from_cache`, `cache_age_ms`, `fail_open`, `http_status`, `sip_code`, `sip_reason`,
+// `sip_contact`, `ttl_seconds`, `headers`, `agi_variables`, `display_line`; new keys may be
+// added at the end; absent values are `null`). UTF-8, NUL-terminated.
+//
+// BORROWED, unlike every other string accessor: the text belongs to the result and stays
+// valid, unchanged, until `nol_result_free(result)`. Do not free it, and do not read it after
+// freeing the result; copy it if it must outlive the result. Calling this again gives the same
+// pointer.
+//
+// Never blocks; thread-safe (several threads may ask at once: the text is made once).
+nol_status nol_result_json(const nol_result *result,
+                           const char **json);
 
 #ifdef __cplusplus
 }  // extern "C"

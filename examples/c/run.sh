@@ -12,6 +12,10 @@ mkdir -p "$BUILD"
 NOL_PROFILE="${NOL_PROFILE:-debug}" bash scripts/install-c.sh "$PREFIX"
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 echo "pkg-config: $(pkg-config --modversion nol): $(pkg-config --cflags --libs nol)"
+# -Wl,-rpath: the scratch prefix is not a directory the dynamic loader searches, so without an
+# rpath (or LD_LIBRARY_PATH=$PREFIX/lib at run time) the program would fail to start with
+# "libnol.so.0: cannot open shared object file". The same holds for any install under a
+# non-system prefix (/opt/nol, $HOME/.local): see the "Linking" note at the top of nol.h.
 make -s -C examples/c -f Makefile nol-lookup CC="${CC:-cc}" LDFLAGS="-Wl,-rpath,$PREFIX/lib"
 mv examples/c/nol-lookup "$BUILD/"
 

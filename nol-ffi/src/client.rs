@@ -64,6 +64,14 @@ impl nol_client {
     pub(crate) fn lookup(&self, call: &Call<'_>) -> nol_core::Decision {
         self.inner.lookup(call)
     }
+
+    pub(crate) fn precall(&self, from: &str, to: &str) -> nol_core::client::Precall {
+        self.inner.precall(from, to)
+    }
+
+    pub(crate) fn enroll(&self, number: &str) -> nol_core::client::Enrollment {
+        self.inner.enroll(number)
+    }
 }
 
 /// Makes a client from a configuration (copied: free the configuration whenever you like).
@@ -201,7 +209,7 @@ pub unsafe extern "C" fn nol_lookup(
             attestation,
             local_contact: local_contact.as_deref(),
         });
-        *out = Box::into_raw(Box::new(nol_result { decision }));
+        *out = Box::into_raw(Box::new(nol_result::new(decision)));
         Ok(())
     })
 }

@@ -49,6 +49,8 @@ pub enum nol_status {
     InvalidBaseUrl = 24,
     /// Another configuration problem (for example: worker threads could not be started).
     InvalidConfig = 25,
+    /// `nol_config_set`: no setting has this name.
+    UnknownSetting = 26,
     /// `nol_verify_response`: the body is not one JSON object.
     BodyUnparseable = 30,
     /// `nol_verify_response`: a key appears twice in one object.
@@ -98,7 +100,12 @@ impl From<ConfigError> for Fail {
                 nol_status::InvalidBaseUrl
             }
             ConfigError::InvalidDefaultCountry(_) => nol_status::UnknownCountry,
-            ConfigError::Invalid(_) => nol_status::InvalidConfig,
+            ConfigError::OutOfRange { .. } | ConfigError::InvalidValue { .. } => {
+                nol_status::InvalidArgument
+            }
+            ConfigError::UnknownSetting(_) => nol_status::UnknownSetting,
+            // `Invalid`, and whatever later versions of nol-core add.
+            _ => nol_status::InvalidConfig,
         };
         Fail::new(status, e.to_string())
     }
@@ -152,6 +159,7 @@ impl nol_status {
             nol_status::InvalidPublicKey => c"invalid public key",
             nol_status::InvalidBaseUrl => c"invalid base URL",
             nol_status::InvalidConfig => c"invalid configuration",
+            nol_status::UnknownSetting => c"unknown setting",
             nol_status::BodyUnparseable => c"body is not one JSON object",
             nol_status::BodyDuplicateKey => c"body has a duplicate key",
             nol_status::SignatureMissing => c"missing signature",
@@ -220,6 +228,7 @@ pub extern "C" fn nol_status_str(status: u32) -> *const c_char {
         nol_status::InvalidPublicKey,
         nol_status::InvalidBaseUrl,
         nol_status::InvalidConfig,
+        nol_status::UnknownSetting,
         nol_status::BodyUnparseable,
         nol_status::BodyDuplicateKey,
         nol_status::SignatureMissing,
@@ -297,5 +306,17 @@ mod tests {
         let fail: Fail = ConfigError::InvalidApiKey.into();
         assert_eq!(fail.status, nol_status::InvalidApiKey);
         assert!(!fail.message.is_empty());
+    }
+
+    #[test]
+    fn range_and_name_errors_have_their_statuses() {
+        let fail: Fail = ConfigError::UnknownSetting("nope".into()).into();
+        assert_eq!(fail.status, nol_status::UnknownSetting);
+        let fail: Fail = ConfigError::InvalidValue {
+            setting: "block",
+            reason: "no",
+        }
+        .into();
+        assert_eq!(fail.status, nol_status::InvalidArgument);
     }
 }

@@ -12,11 +12,13 @@ mod arg;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod precall;
 pub mod pure;
 pub mod result;
 
 pub use client::{nol_call, nol_client, nol_stats};
 pub use config::nol_config;
 pub use error::nol_status;
+pub use precall::{nol_enroll_result, nol_precall_result};
 pub use pure::{nol_attestation, nol_verstat};
 pub use result::{nol_action, nol_outcome, nol_result};

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use nol_core::policy::strip_nol_headers;
+use nol_core::render::strip_nol_headers;
 use nol_core::signature;
 use nol_core::{Attestation, Caller, Stir, TrustedKeys, Verstat, E164};
 

@@ -1,6 +1,7 @@
 //! `nol_result`: a lookup's decision, read through accessors.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 
 use nol_core::{Decision, Outcome, RecommendedAction};
 
@@ -13,8 +14,21 @@ use crate::error::{boundary, boundary_void, nol_status, Fail, FfiResult};
 ///
 /// Every accessor writes its output only on success; a string output (`char **`) is a copy that
 /// belongs to the caller, to free with `nol_string_free`, or NULL where the accessor says so.
+/// The one exception is `nol_result_json` (a `const char **` output): a view borrowed from the
+/// result, valid until `nol_result_free`, never to be freed by the caller.
 pub struct nol_result {
     pub(crate) decision: Decision,
+    /// The JSON view, made on the first `nol_result_json` and kept until the result is freed.
+    json: OnceLock<CString>,
+}
+
+impl nol_result {
+    pub(crate) fn new(decision: Decision) -> nol_result {
+        nol_result {
+            decision,
+            json: OnceLock::new(),
+        }
+    }
 }
 
 /// The recommended action of a decision.
@@ -403,4 +417,35 @@ pub unsafe extern "C" fn nol_result_header(
     value: *mut *mut c_char,
 ) -> nol_status {
     unsafe { pair_out(result, index, name, value, Decision::headers) }
+}
+
+/// Writes the decision as one JSON object to `*json`: the same compact text, with the same
+/// stable keys, that every libnol binding and `nol lookup --json` give (`action`,
+/// `caller_name`, `sip_display_name`, `risk_score`, `risk_level`, `identity_type`, `result`,
+/// `receipt_id`, `number`, `verstat`, `attestation`, `verified`, `identity_verified`,
+/// `from_cache`, `cache_age_ms`, `fail_open`, `http_status`, `sip_code`, `sip_reason`,
+/// `sip_contact`, `ttl_seconds`, `headers`, `agi_variables`, `display_line`; new keys may be
+/// added at the end; absent values are `null`). UTF-8, NUL-terminated.
+///
+/// BORROWED, unlike every other string accessor: the text belongs to the result and stays
+/// valid, unchanged, until `nol_result_free(result)`. Do not free it, and do not read it after
+/// freeing the result; copy it if it must outlive the result. Calling this again gives the same
+/// pointer.
+///
+/// Never blocks; thread-safe (several threads may ask at once: the text is made once).
+#[no_mangle]
+pub unsafe extern "C" fn nol_result_json(
+    result: *const nol_result,
+    json: *mut *const c_char,
+) -> nol_status {
+    boundary(|| {
+        let r = unsafe { arg::reference(result, "result") }?;
+        let json = unsafe { arg::out(json, "json") }?;
+        let text = r.json.get_or_init(|| {
+            let text = r.decision.to_json();
+            CString::new(text.replace('\0', "")).unwrap_or_default()
+        });
+        *json = text.as_ptr();
+        Ok(())
+    })
 }

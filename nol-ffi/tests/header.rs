@@ -54,6 +54,18 @@ fn header_declares_every_exported_function() {
         "nol_parse_verstat",
         "nol_verify_response",
         "nol_client_stats",
+        "nol_config_set",
+        "nol_config_set_circuit_breaker",
+        "nol_config_set_breaker_failures",
+        "nol_config_set_breaker_cool_down_ms",
+        "nol_config_set_rate_limit_per_minute",
+        "nol_result_json",
+        "nol_precall",
+        "nol_precall_result_dnc",
+        "nol_precall_result_free",
+        "nol_enroll",
+        "nol_enroll_result_enrolled",
+        "nol_enroll_result_free",
     ] {
         assert!(
             header.contains(&format!("{name}(")),

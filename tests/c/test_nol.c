@@ -398,11 +398,16 @@ static void test_client_new(void) {
   CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_MISSING_PUBLIC_KEY);
   CHECK(strstr(nol_last_error(), "supersecret") == NULL);
   CHECK_STATUS(nol_config_set_public_key_pem(cfg, pem), NOL_STATUS_OK);
-  CHECK_STATUS(nol_config_set_base_url(cfg, "ftp://numbers.online"), NOL_STATUS_OK);
-  CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_INVALID_BASE_URL);
+  /* The base URL is checked when it is set, and the message never repeats it. */
+  CHECK_STATUS(nol_config_set_base_url(cfg, "ftp://numbers.online"), NOL_STATUS_INVALID_BASE_URL);
   CHECK(strstr(nol_last_error(), "supersecret") == NULL);
-  CHECK_STATUS(nol_config_set_base_url(cfg, "http://numbers.online"), NOL_STATUS_OK);
-  CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_INVALID_BASE_URL); /* plain http off-host */
+  CHECK_STATUS(nol_config_set_base_url(cfg, "https://u:hunter2@numbers.online"),
+               NOL_STATUS_INVALID_BASE_URL);
+  CHECK(strstr(nol_last_error(), "hunter2") == NULL);
+  CHECK_STATUS(nol_config_set_base_url(cfg, "http://numbers.online"),
+               NOL_STATUS_INVALID_BASE_URL); /* plain http off-host */
+  CHECK_STATUS(nol_config_set(cfg, "base_url", "https://numbers.online/path"),
+               NOL_STATUS_INVALID_BASE_URL);
   CHECK(client == untouched);
 
   CHECK_STATUS(nol_config_set_base_url(cfg, base_url), NOL_STATUS_OK);
@@ -448,6 +453,108 @@ static void test_client_from_environment(const char *key_path) {
   unsetenv("NUMBERS_ONLINE_API_KEY");
   unsetenv("NOL_BASE_URL");
   unsetenv("NOL_PUBLIC_KEY");
+}
+
+/* Every numeric setting's bounds, through nol_config_set and through its typed setter: the
+ * ranges live once in libnol's core, and C sees exactly them. */
+typedef nol_status (*u32_setter)(nol_config *, uint32_t);
+static nol_status set_cache_size_u32(nol_config *c, uint32_t v) { return nol_config_set_cache_size(c, v); }
+static nol_status set_risk_threshold_u32(nol_config *c, uint32_t v) {
+  return nol_config_set_risk_tag(c, "[risk]", v);
+}
+
+static void test_settings_bounds(void) {
+  test_name = "settings: bounds through nol_config_set and the typed setters";
+  static const struct {
+    const char *name;
+    uint64_t min, max;
+    u32_setter typed;
+  } ints[] = {
+      {"budget_ms", 1, 60000, nol_config_set_budget_ms},
+      {"cache_size", 0, 10000000, set_cache_size_u32},
+      {"max_in_flight", 1, 1024, nol_config_set_max_in_flight},
+      {"breaker_failures", 1, 1000, nol_config_set_breaker_failures},
+      {"breaker_cool_down_ms", 1, 3600000, nol_config_set_breaker_cool_down_ms},
+      {"rate_limit_per_minute", 0, 1000000, nol_config_set_rate_limit_per_minute},
+      {"risk_threshold", 0, 100, set_risk_threshold_u32},
+      {"max_name_len", 1, 1024, nol_config_set_max_name_len},
+  };
+  nol_config *cfg = NULL;
+  CHECK_STATUS(nol_config_new(&cfg), NOL_STATUS_OK);
+  char text[32];
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    uint64_t min = ints[i].min, max = ints[i].max;
+    int before = failed;
+    snprintf(text, sizeof text, "%llu", (unsigned long long)min);
+    CHECK_STATUS(nol_config_set(cfg, ints[i].name, text), NOL_STATUS_OK);
+    snprintf(text, sizeof text, "%llu", (unsigned long long)max);
+    CHECK_STATUS(nol_config_set(cfg, ints[i].name, text), NOL_STATUS_OK);
+    snprintf(text, sizeof text, "%llu", (unsigned long long)(max + 1));
+    CHECK_STATUS(nol_config_set(cfg, ints[i].name, text), NOL_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(nol_last_error(), ints[i].name) != NULL);
+    if (min > 0) {
+      snprintf(text, sizeof text, "%llu", (unsigned long long)(min - 1));
+      CHECK_STATUS(nol_config_set(cfg, ints[i].name, text), NOL_STATUS_INVALID_ARGUMENT);
+    }
+    CHECK_STATUS(nol_config_set(cfg, ints[i].name, "-1"), NOL_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(nol_config_set(cfg, ints[i].name, "ten"), NOL_STATUS_INVALID_ARGUMENT);
+
+    CHECK_STATUS(ints[i].typed(cfg, (uint32_t)min), NOL_STATUS_OK);
+    CHECK_STATUS(ints[i].typed(cfg, (uint32_t)max), NOL_STATUS_OK);
+    CHECK_STATUS(ints[i].typed(cfg, (uint32_t)(max + 1)), NOL_STATUS_INVALID_ARGUMENT);
+    if (min > 0) CHECK_STATUS(ints[i].typed(cfg, (uint32_t)(min - 1)), NOL_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(ints[i].typed(NULL, (uint32_t)min), NOL_STATUS_NULL_ARGUMENT);
+    if (failed != before) fprintf(stderr, "  setting %s\n", ints[i].name);
+  }
+  /* cache_size's typed setter takes 64 bits. */
+  CHECK_STATUS(nol_config_set_cache_size(cfg, 10000001ULL), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set_cache_size(cfg, UINT64_MAX), NOL_STATUS_INVALID_ARGUMENT);
+
+  CHECK_STATUS(nol_config_set(cfg, "route_advance_code", "503"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "route_advance_code", "404"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "route_advance_code", "480"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set_route_advance_code(cfg, 503), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set_route_advance_code(cfg, 404), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set_route_advance_code(cfg, 480), NOL_STATUS_INVALID_ARGUMENT);
+
+  /* Flags. */
+  CHECK_STATUS(nol_config_set(cfg, "circuit_breaker", "off"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "circuit_breaker", "yes"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "circuit_breaker", "maybe"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set_circuit_breaker(cfg, false), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set_circuit_breaker(cfg, true), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set_circuit_breaker(NULL, true), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "block", "1"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "block", "0"), NOL_STATUS_OK);
+
+  /* Text. */
+  CHECK_STATUS(nol_config_set(cfg, "screening_contact", ""), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "screening_contact", "http://x"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "screening_contact", "sip:screen@pbx.example"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "screening_contact", NULL), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "risk_tag", ""), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "risk_tag", "[risk]"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "risk_tag", NULL), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "default_country", ""), NOL_STATUS_UNKNOWN_COUNTRY);
+  CHECK_STATUS(nol_config_set_default_country(cfg, ""), NOL_STATUS_UNKNOWN_COUNTRY);
+  CHECK_STATUS(nol_config_set(cfg, "default_country", "GB"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "default_country", NULL), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "api_key", "cl\xc3\xa9"), NOL_STATUS_INVALID_API_KEY);
+  CHECK_STATUS(nol_config_set_api_key(cfg, "cl\xc3\xa9"), NOL_STATUS_INVALID_API_KEY);
+  CHECK_STATUS(nol_config_set(cfg, "api_key", "sk_live_supersecret x"), NOL_STATUS_INVALID_API_KEY);
+  CHECK(strstr(nol_last_error(), "supersecret") == NULL);
+  CHECK_STATUS(nol_config_set(cfg, "base_url", base_url), NOL_STATUS_OK);
+
+  /* Names. */
+  CHECK_STATUS(nol_config_set(cfg, "no_such_setting", "1"), NOL_STATUS_UNKNOWN_SETTING);
+  CHECK_STATUS(nol_config_set(cfg, "no_such_setting", NULL), NOL_STATUS_UNKNOWN_SETTING);
+  CHECK_STR(nol_status_str(NOL_STATUS_UNKNOWN_SETTING), "unknown setting");
+  CHECK_STATUS(nol_config_set(cfg, "Budget_MS", "100"), NOL_STATUS_UNKNOWN_SETTING);
+  CHECK_STATUS(nol_config_set(cfg, "budget_ms", NULL), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, NULL, "1"), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_config_set(NULL, "budget_ms", "1"), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, BAD_UTF8, "1"), NOL_STATUS_INVALID_UTF8);
+  nol_config_free(cfg);
 }
 
 /* ---- lookups ----------------------------------------------------------------------------- */
@@ -793,6 +900,140 @@ static void test_fail_open_modes(void) {
   nol_client_free(client);
 }
 
+/* The JSON view: borrowed, the same pointer each time, valid until nol_result_free. */
+static void test_result_json(void) {
+  test_name = "nol_result_json";
+  nol_client *client = sandbox_client(5000);
+  nol_result *r = lookup(client, "+14155550914"); /* fails open: bad signature */
+  const char *json = NULL, *again = NULL;
+  CHECK_STATUS(nol_result_json(r, &json), NOL_STATUS_OK);
+  CHECK_STATUS(nol_result_json(r, &again), NOL_STATUS_OK);
+  CHECK(json != NULL && json == again);
+  if (json) {
+    size_t n = strlen(json);
+    CHECK(n > 2 && json[0] == '{' && json[n - 1] == '}');
+    CHECK(strstr(json, "\"action\":\"allow_with_default_policy\"") != NULL);
+    CHECK(strstr(json, "\"fail_open\":\"bad_signature\"") != NULL);
+    CHECK(strstr(json, "\"caller_name\":null") != NULL);
+  }
+  CHECK_STATUS(nol_result_json(NULL, &json), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_result_json(r, NULL), NOL_STATUS_NULL_ARGUMENT);
+  nol_result_free(r);
+
+  r = lookup(client, "+14155551212");
+  json = NULL;
+  CHECK_STATUS(nol_result_json(r, &json), NOL_STATUS_OK);
+  CHECK(json != NULL && strstr(json, "\"caller_name\":\"Acme Support\"") != NULL);
+  CHECK(json != NULL && strstr(json, "\"verified\":true") != NULL);
+  nol_result_free(r);
+  nol_client_free(client);
+}
+
+static void test_precall_and_enroll(void) {
+  test_name = "nol_precall, nol_enroll";
+  nol_client *client = sandbox_client(5000);
+  nol_precall_result *p = NULL;
+  char *s = NULL;
+  CHECK_STATUS(nol_precall(client, "+14155551212", "+14155550199", &p), NOL_STATUS_OK);
+  CHECK(p != NULL);
+  CHECK_STATUS(nol_precall_result_dnc(p, &s), NOL_STATUS_OK);
+  CHECK_STR(s, "SUPPRESS");
+  nol_string_free(s);
+  s = (char *)0x1;
+  CHECK_STATUS(nol_precall_result_receipt_id(p, &s), NOL_STATUS_OK);
+  CHECK(s != NULL && s != (char *)0x1 && strncmp(s, "nol_rec_", 8) == 0);
+  if (s != (char *)0x1) nol_string_free(s);
+  s = (char *)0x1;
+  CHECK_STATUS(nol_precall_result_fail_open_reason(p, &s), NOL_STATUS_OK);
+  CHECK(s == NULL);
+  s = NULL;
+  CHECK_STATUS(nol_precall_result_compliance_signal_json(p, &s), NOL_STATUS_OK);
+  CHECK(s != NULL && s[0] == '{');
+  nol_string_free(s);
+  nol_precall_result_free(p);
+
+  p = NULL;
+  CHECK_STATUS(nol_precall(client, "+14155551212", "+14155550100", &p), NOL_STATUS_OK);
+  s = NULL;
+  CHECK_STATUS(nol_precall_result_dnc(p, &s), NOL_STATUS_OK);
+  CHECK_STR(s, "NO_MATCH");
+  nol_string_free(s);
+  nol_precall_result_free(p);
+
+  /* Not a number: UNKNOWN, invalid_number, OK. */
+  p = NULL;
+  CHECK_STATUS(nol_precall(client, "+14155551212", "nope", &p), NOL_STATUS_OK);
+  s = NULL;
+  CHECK_STATUS(nol_precall_result_dnc(p, &s), NOL_STATUS_OK);
+  CHECK_STR(s, "UNKNOWN");
+  nol_string_free(s);
+  s = NULL;
+  CHECK_STATUS(nol_precall_result_fail_open_reason(p, &s), NOL_STATUS_OK);
+  CHECK_STR(s, "invalid_number");
+  nol_string_free(s);
+  nol_precall_result_free(p);
+
+  nol_precall_result *untouched = (nol_precall_result *)0x1;
+  p = untouched;
+  CHECK_STATUS(nol_precall(NULL, "+14155551212", "+14155550100", &p), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_precall(client, NULL, "+14155550100", &p), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_precall(client, "+14155551212", NULL, &p), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_precall(client, "+14155551212", "+14155550100", NULL), NOL_STATUS_NULL_ARGUMENT);
+  CHECK(p == untouched);
+  nol_precall_result_free(NULL);
+
+  nol_enroll_result *e = NULL;
+  bool enrolled = false;
+  CHECK_STATUS(nol_enroll(client, "+14155551212", &e), NOL_STATUS_OK);
+  CHECK_STATUS(nol_enroll_result_enrolled(e, &enrolled), NOL_STATUS_OK);
+  CHECK(enrolled);
+  s = NULL;
+  CHECK_STATUS(nol_enroll_result_number(e, &s), NOL_STATUS_OK);
+  CHECK_STR(s, "+14155551212");
+  nol_string_free(s);
+  s = (char *)0x1;
+  CHECK_STATUS(nol_enroll_result_fail_open_reason(e, &s), NOL_STATUS_OK);
+  CHECK(s == NULL);
+  nol_enroll_result_free(e);
+  CHECK_STATUS(nol_enroll(client, NULL, &e), NOL_STATUS_NULL_ARGUMENT);
+  nol_enroll_result_free(NULL);
+  nol_client_free(client);
+
+  /* Nothing listening: both fail open, within the budget. */
+  nol_config *cfg = sandbox_config(300);
+  CHECK_STATUS(nol_config_set(cfg, "base_url", "http://127.0.0.1:1"), NOL_STATUS_OK);
+  client = NULL;
+  CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_OK);
+  nol_config_free(cfg);
+  double start = now_ms();
+  p = NULL;
+  CHECK_STATUS(nol_precall(client, "+14155551212", "+14155550100", &p), NOL_STATUS_OK);
+  CHECK(now_ms() - start < 300 + slack_ms);
+  s = NULL;
+  CHECK_STATUS(nol_precall_result_dnc(p, &s), NOL_STATUS_OK);
+  CHECK_STR(s, "UNKNOWN");
+  nol_string_free(s);
+  s = NULL;
+  CHECK_STATUS(nol_precall_result_fail_open_reason(p, &s), NOL_STATUS_OK);
+  CHECK(s != NULL && (strcmp(s, "connect") == 0 || strcmp(s, "timeout") == 0));
+  nol_string_free(s);
+  nol_precall_result_free(p);
+
+  start = now_ms();
+  e = NULL;
+  enrolled = true;
+  CHECK_STATUS(nol_enroll(client, "+14155551212", &e), NOL_STATUS_OK);
+  CHECK(now_ms() - start < 300 + slack_ms);
+  CHECK_STATUS(nol_enroll_result_enrolled(e, &enrolled), NOL_STATUS_OK);
+  CHECK(!enrolled);
+  s = NULL;
+  CHECK_STATUS(nol_enroll_result_fail_open_reason(e, &s), NOL_STATUS_OK);
+  CHECK(s != NULL);
+  nol_string_free(s);
+  nol_enroll_result_free(e);
+  nol_client_free(client);
+}
+
 /* ---- threads ---------------------------------------------------------------------------- */
 
 #define THREADS 32
@@ -955,11 +1196,14 @@ int main(void) {
     test_strip_headers();
     test_verify_response();
     test_config();
+    test_settings_bounds();
     test_client_new();
     test_lookup_verified_and_cached();
     test_lookup_policy();
     test_lookup_bad_input();
     test_fail_open_modes();
+    test_result_json();
+    test_precall_and_enroll();
     test_threads();
     if (!only || strcmp(only, "no-fork") != 0) test_fork();
   }

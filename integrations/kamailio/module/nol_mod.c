@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,20 +52,32 @@ MODULE_VERSION
 
 /* ---- parameters -------------------------------------------------------------------------- */
 
+/* Every parameter goes to libnol as it was given (nol_config_set): libnol holds each
+ * setting's one range and rule, and its message says what is wrong. A string parameter left
+ * empty ("") and an integer parameter left at NOL_UNSET are not passed: libnol's default (or
+ * its environment variable) applies. */
+#define NOL_UNSET INT_MIN
+
 static char *p_api_key = NULL;          /* else NUMBERS_ONLINE_API_KEY */
 static char *p_base_url = NULL;         /* else NOL_BASE_URL, else https://numbers.online */
 static char *p_public_key_file = NULL;  /* else NOL_PUBLIC_KEY (a path) */
-static int p_budget_ms = 400;
-static int p_cache_size = 10000;
+static int p_budget_ms = NOL_UNSET;
+static int p_cache_size = NOL_UNSET;
 /* A Kamailio worker looks up one call at a time: a few requests in flight cover the ones a
  * timeout left behind, without libnol's default pool of 32 threads in every worker. */
 static int p_max_in_flight = 4;
 static char *p_default_country = NULL;
+static int p_circuit_breaker = NOL_UNSET;
+static int p_breaker_failures = NOL_UNSET;
+static int p_breaker_cool_down_ms = NOL_UNSET;
+static int p_rate_limit_per_minute = NOL_UNSET;
 static char *p_risk_tag = NULL;
-static int p_risk_threshold = 70;
-static int p_block = 0;
+static int p_risk_threshold = NOL_UNSET;
+static int p_block = NOL_UNSET;
 static char *p_screening_contact = NULL;
-static int p_max_name_len = 0;          /* 0: libnol's default */
+static int p_max_name_len = NOL_UNSET;
+/* The module answers with it itself when a worker has no client: it keeps libnol's default,
+ * and libnol refuses any value but 503 and 404 at start-up. */
 static int p_route_advance_code = 503;
 
 static param_export_t params[] = {
@@ -75,6 +88,10 @@ static param_export_t params[] = {
 	{"cache_size", PARAM_INT, &p_cache_size},
 	{"max_in_flight", PARAM_INT, &p_max_in_flight},
 	{"default_country", PARAM_STRING, &p_default_country},
+	{"circuit_breaker", PARAM_INT, &p_circuit_breaker},
+	{"breaker_failures", PARAM_INT, &p_breaker_failures},
+	{"breaker_cool_down_ms", PARAM_INT, &p_breaker_cool_down_ms},
+	{"rate_limit_per_minute", PARAM_INT, &p_rate_limit_per_minute},
 	{"risk_tag", PARAM_STRING, &p_risk_tag},
 	{"risk_threshold", PARAM_INT, &p_risk_threshold},
 	{"block", PARAM_INT, &p_block},
@@ -327,17 +344,76 @@ static const char *nol_error_text(nol_status st)
 		}                                                                      \
 	} while(0)
 
+/* An integer parameter for the start-up log line: its value, or "libnol's default". */
+static const char *int_text(int value)
+{
+	static char buf[2][16];
+	static int next = 0;
+	char *b;
+	if(value == NOL_UNSET)
+		return "(libnol's default)";
+	b = buf[next++ % 2];
+	snprintf(b, sizeof buf[0], "%d", value);
+	return b;
+}
+
+/* One parameter to libnol by its setting's name. */
+static int set_text(const char *name, const char *value)
+{
+	nol_status st = nol_config_set(nol_cfg, name, value);
+	if(st != NOL_STATUS_OK) {
+		LM_ERR("nol: modparam %s: %s\n", name, nol_error_text(st));
+		return -1;
+	}
+	return 0;
+}
+
+static int set_int(const char *name, int value)
+{
+	char text[16];
+	if(value == NOL_UNSET)
+		return 0;
+	snprintf(text, sizeof text, "%d", value);
+	return set_text(name, text);
+}
+
 static int build_config(void)
 {
 	char *pem = NULL;
+	const struct {
+		const char *name;
+		char *value;
+	} texts[] = {
+		{"api_key", p_api_key},
+		{"base_url", p_base_url},
+		{"default_country", p_default_country},
+		{"risk_tag", p_risk_tag},
+		{"screening_contact", p_screening_contact},
+	};
+	const struct {
+		const char *name;
+		int value;
+	} ints[] = {
+		{"budget_ms", p_budget_ms},
+		{"cache_size", p_cache_size},
+		{"max_in_flight", p_max_in_flight},
+		{"circuit_breaker", p_circuit_breaker},
+		{"breaker_failures", p_breaker_failures},
+		{"breaker_cool_down_ms", p_breaker_cool_down_ms},
+		{"rate_limit_per_minute", p_rate_limit_per_minute},
+		{"risk_threshold", p_risk_threshold},
+		{"block", p_block},
+		{"max_name_len", p_max_name_len},
+		{"route_advance_code", p_route_advance_code},
+	};
+	size_t i;
 	if(nol_config_new(&nol_cfg) != NOL_STATUS_OK) {
 		LM_ERR("nol: cannot make a configuration\n");
 		return -1;
 	}
-	if(p_api_key && *p_api_key)
-		NOL_CHECK(nol_config_set_api_key(nol_cfg, p_api_key), "api_key");
-	if(p_base_url && *p_base_url)
-		NOL_CHECK(nol_config_set_base_url(nol_cfg, p_base_url), "base_url");
+	for(i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		if(texts[i].value && *texts[i].value && set_text(texts[i].name, texts[i].value) < 0)
+			goto error;
 	if(p_public_key_file && *p_public_key_file) {
 		pem = read_file(p_public_key_file);
 		if(pem == NULL)
@@ -346,39 +422,9 @@ static int build_config(void)
 		free(pem);
 		pem = NULL;
 	}
-	if(p_budget_ms <= 0 || p_budget_ms > 60000) {
-		LM_ERR("nol: budget_ms must be 1..60000\n");
-		goto error;
-	}
-	NOL_CHECK(nol_config_set_budget_ms(nol_cfg, (uint32_t)p_budget_ms), "budget_ms");
-	if(p_cache_size < 0) {
-		LM_ERR("nol: cache_size must be >= 0\n");
-		goto error;
-	}
-	NOL_CHECK(nol_config_set_cache_size(nol_cfg, (uint64_t)p_cache_size), "cache_size");
-	if(p_max_in_flight > 0)
-		NOL_CHECK(nol_config_set_max_in_flight(nol_cfg, (uint32_t)p_max_in_flight),
-				"max_in_flight");
-	if(p_default_country && *p_default_country)
-		NOL_CHECK(nol_config_set_default_country(nol_cfg, p_default_country),
-				"default_country");
-	if(p_risk_tag && *p_risk_tag) {
-		if(p_risk_threshold < 0 || p_risk_threshold > 100) {
-			LM_ERR("nol: risk_threshold must be 0..100\n");
+	for(i = 0; i < sizeof ints / sizeof ints[0]; i++)
+		if(set_int(ints[i].name, ints[i].value) < 0)
 			goto error;
-		}
-		NOL_CHECK(nol_config_set_risk_tag(nol_cfg, p_risk_tag, (uint32_t)p_risk_threshold),
-				"risk_tag");
-	}
-	NOL_CHECK(nol_config_set_block(nol_cfg, p_block ? true : false), "block");
-	if(p_screening_contact && *p_screening_contact)
-		NOL_CHECK(nol_config_set_screening_contact(nol_cfg, p_screening_contact),
-				"screening_contact");
-	if(p_max_name_len > 0)
-		NOL_CHECK(nol_config_set_max_name_len(nol_cfg, (uint32_t)p_max_name_len),
-				"max_name_len");
-	NOL_CHECK(nol_config_set_route_advance_code(nol_cfg, (uint32_t)p_route_advance_code),
-			"route_advance_code");
 	return 0;
 error:
 	if(pem)
@@ -413,10 +459,6 @@ static int register_counters(void);
 static int mod_init(void)
 {
 	nol_client *probe = NULL;
-	if(p_route_advance_code != 503 && p_route_advance_code != 404) {
-		LM_ERR("nol: route_advance_code must be 503 or 404\n");
-		return -1;
-	}
 	if(register_counters() < 0)
 		return -1;
 	if(build_config() < 0)
@@ -428,8 +470,9 @@ static int mod_init(void)
 		return -1;
 	}
 	nol_client_free(probe);
-	LM_INFO("nol: libnol %s, budget %d ms, cache %d, block %s, screening contact %s\n",
-			nol_version(), p_budget_ms, p_cache_size, p_block ? "on" : "off",
+	LM_INFO("nol: libnol %s, budget %s ms, cache %s, block %s, screening contact %s\n",
+			nol_version(), int_text(p_budget_ms), int_text(p_cache_size),
+			p_block == NOL_UNSET || p_block == 0 ? "off" : "on",
 			(p_screening_contact && *p_screening_contact) ? "set" : "unset");
 	return 0;
 }

@@ -467,6 +467,24 @@ def test_bad_configuration_stops_kamailio_at_start(sandbox, tmp_path):
         assert "nol:" in str(failed.value)
 
 
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"NOL_BUDGET_MS": "0"}, "modparam budget_ms: budget_ms 0 is not within 1..=60000"),
+        ({"NOL_ROUTE_ADVANCE_CODE": "480"}, "modparam route_advance_code:"),
+        ({"NOL_SCREENING_CONTACT": "http://x"}, "modparam screening_contact:"),
+    ],
+)
+def test_out_of_range_parameters_stop_kamailio_with_libnols_message(sandbox, env, message):
+    """The module checks no range itself: libnol refuses the value and says why."""
+    env = {"NOL_BASE_URL": sandbox.url, "NOL_PUBLIC_KEY_FILE": sandbox.public_key, **env}
+    with pytest.raises(AssertionError) as failed:
+        k = Kamailio(env=env)
+        k.stop()
+    assert "kamailio exited at start" in str(failed.value)
+    assert message in str(failed.value), str(failed.value)[-2000:]
+
+
 # -- memory ---------------------------------------------------------------------------------
 
 @pytest.mark.skipif(
