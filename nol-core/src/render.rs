@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::client::fail_open::FailOpen;
 use crate::decision::{Decision, Outcome};
 use crate::sanitize::quote_escape;
 use crate::stir::{Attestation, Verstat};
@@ -142,7 +143,10 @@ impl Decision {
             .caller_name
             .clone()
             .or_else(|| self.number.as_ref().map(|n| n.to_string()))
-            .unwrap_or_else(|| "anonymous".to_string());
+            .unwrap_or_else(|| match self.fail_open() {
+                Some(FailOpen::InvalidNumber) => "invalid number".to_string(),
+                _ => "anonymous".to_string(),
+            });
         let check = if self.identity_verified() { " ✓" } else { "" };
         let stir = match (self.stir.attestation, self.stir.verstat) {
             (Attestation::Unknown, Verstat::Unknown) => "none".to_string(),
@@ -263,6 +267,9 @@ mod tests {
             f.display_line(),
             "Caller: anonymous   STIR/SHAKEN: none   numbers.online: unavailable (timeout)"
         );
+        let invalid =
+            Policy::default().fail_open(FailOpen::InvalidNumber, None, Stir::default(), None);
+        assert!(invalid.display_line().starts_with("Caller: invalid number "));
     }
 
     #[test]
