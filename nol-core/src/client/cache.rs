@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 use super::Context;
 use crate::e164::E164;
@@ -42,37 +42,30 @@ impl Answer {
             .ttl_seconds
             .map_or(Duration::ZERO, |s| Duration::from_secs(s.into()))
     }
-}
 
-/// Per-entry expiry: each answer lives exactly its TTL.
-struct Expiry;
-
-impl moka::Expiry<CacheKey, Arc<Answer>> for Expiry {
-    fn expire_after_create(
-        &self,
-        _key: &CacheKey,
-        value: &Arc<Answer>,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl())
+    /// Past its TTL: never served again.
+    fn expired(&self) -> bool {
+        self.fetched_at.elapsed() >= self.ttl()
     }
 }
 
-/// Verified answers by key; `None` inside when the cache is off.
+/// Verified answers by key, at most the configured number (the least useful go first); `None`
+/// inside when the cache is off. An answer past its TTL is dropped when it is next read.
 pub(crate) struct Answers(Option<Cache<CacheKey, Arc<Answer>>>);
 
 impl Answers {
     pub(crate) fn new(entries: u64) -> Answers {
-        Answers((entries > 0).then(|| {
-            Cache::builder()
-                .max_capacity(entries)
-                .expire_after(Expiry)
-                .build()
-        }))
+        Answers((entries > 0).then(|| Cache::new(usize::try_from(entries).unwrap_or(usize::MAX))))
     }
 
     pub(crate) fn get(&self, key: &CacheKey) -> Option<Arc<Answer>> {
-        self.0.as_ref().and_then(|c| c.get(key))
+        let cache = self.0.as_ref()?;
+        let hit = cache.get(key)?;
+        if hit.expired() {
+            cache.remove_if(key, |a| Arc::ptr_eq(a, &hit));
+            return None;
+        }
+        Some(hit)
     }
 
     /// Keeps an answer that may be cached (a TTL of zero is not kept).

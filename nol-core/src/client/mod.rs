@@ -31,7 +31,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 
 pub use crate::settings::ConfigError;
 pub use call::{Call, Context, Dnc, Enrollment, Precall};
@@ -120,7 +120,7 @@ impl Client {
         let pool = Pool::new(workers)
             .map_err(|e| ConfigError::Invalid(format!("starting workers: {e}")))?;
         let numbers = (config.cache_size > 0)
-            .then(|| Cache::builder().max_capacity(config.cache_size).build());
+            .then(|| Cache::new(usize::try_from(config.cache_size).unwrap_or(usize::MAX)));
         Ok(Client {
             inner: Arc::new(Inner {
                 http: Http::new(&base, key.expose(), workers, MAX_BODY_BYTES),
