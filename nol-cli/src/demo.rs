@@ -25,6 +25,10 @@ pub struct SandboxArgs {
     /// gets the same answer every time (for tests that compare clients byte for byte).
     #[arg(long)]
     deterministic: bool,
+    /// Slow but healthy: answer every inbound lookup correctly (signed, valid) after this
+    /// many milliseconds, as a wholesale CNAM dip across the internet does.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    delay_ms: u64,
 }
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
@@ -40,6 +44,7 @@ pub fn sandbox(args: &SandboxArgs) -> ExitCode {
         fault: args.fault,
         signing_seed: args.deterministic.then_some([42; 32]),
         deterministic_receipts: args.deterministic,
+        response_delay: Duration::from_millis(args.delay_ms),
         ..SandboxConfig::default()
     }) {
         Ok(sb) => sb,
@@ -55,6 +60,9 @@ pub fn sandbox(args: &SandboxArgs) -> ExitCode {
     println!("API keys: {SANDBOX_KEY} (standard), {SANDBOX_FREE_KEY} (free tier)");
     if let Some(f) = args.fault {
         println!("fault on every lookup: {f}");
+    }
+    if args.delay_ms > 0 {
+        println!("every lookup answered after {} ms", args.delay_ms);
     }
     println!();
     println!(

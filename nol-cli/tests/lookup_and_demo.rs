@@ -149,3 +149,63 @@ fn demo_runs_every_scripted_call_through_the_pipeline() {
     assert!(row("forged signature").ends_with("fail-open: bad_signature"));
     assert!(!text.contains("603"), "no 603 without the block opt-in");
 }
+
+/// `nol sandbox --delay-ms N`: slow but healthy, every lookup answered correctly after N ms.
+#[test]
+fn sandbox_delay_ms_answers_correctly_but_late() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(
+        Command::new(env!("CARGO_BIN_EXE_nol"))
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--delay-ms", "300"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("nol sandbox runs"),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut url = None;
+    let mut key = None;
+    let mut said_delay = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("sandbox listening on ") {
+            url = Some(u.to_string());
+        } else if let Some(k) = line.strip_prefix("public key: ") {
+            key = Some(k.to_string());
+        } else if line == "every lookup answered after 300 ms" {
+            said_delay = true;
+        } else if line.starts_with("try:") {
+            break;
+        }
+    }
+    let (url, key) = (url.expect("url"), key.expect("key"));
+    assert!(said_delay);
+    let lookup = |budget: &str| {
+        let start = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_nol"))
+            .args(["lookup", "+14155551212", "--json", "--budget-ms", budget])
+            .args(["--base-url", &url, "--public-key", &key])
+            .env("NUMBERS_ONLINE_API_KEY", SANDBOX_KEY)
+            .env_remove("NOL_BASE_URL")
+            .env_remove("NOL_PUBLIC_KEY")
+            .output()
+            .expect("nol runs");
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (start.elapsed(), j)
+    };
+    let (took, j) = lookup("2000");
+    assert_eq!(j["caller_name"], "Acme Support");
+    assert_eq!(j["verified"], true);
+    assert_eq!(j["fail_open"], serde_json::Value::Null);
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    let (_, j) = lookup("100");
+    assert_eq!(j["fail_open"], "timeout");
+}
