@@ -17,7 +17,9 @@
  *   function; every free function accepts NULL.
  * - Only nol_lookup, nol_precall and nol_enroll may block on the network, for at most the
  *   client's budget. nol_client_new blocks for its setup (no network). Every other function
- *   returns at once.
+ *   returns at once. For event loops: nol_lookup_start starts a lookup without blocking, its
+ *   decision (within the budget, failing open) is taken with nol_client_next when the fd of
+ *   nol_client_event_fd is readable.
  * - Settings: every range and rule lives once in libnol's core; nol_config_set(config, name,
  *   value) reaches any setting by name with the same checks as the typed nol_config_set_*.
  *   A value outside its range is NOL_STATUS_INVALID_ARGUMENT; an unknown name
@@ -103,6 +105,9 @@ enum nol_status
   NOL_STATUS_SIGNATURE_WRONG_PREFIX = 34,
   // `nol_verify_response`: no trusted key made this signature over this body.
   NOL_STATUS_SIGNATURE_MISMATCH = 35,
+  // `nol_client_next`: no finished decision is waiting (not a failure: poll the client's
+  // event fd and try again when it is readable).
+  NOL_STATUS_WOULD_BLOCK = 40,
   // A bug in libnol: a panic was caught at the boundary. The process is unharmed; for a
   // lookup, carry on as `allow_with_default_policy`.
   NOL_STATUS_PANIC = 90,
@@ -218,6 +223,10 @@ typedef uint32_t nol_outcome;
 // stats), which takes about a millisecond, and the parent's is never touched in the child.
 // Both processes may go on using the client. This relies on `pthread_atfork`, which `fork()`
 // runs; a child made by a raw `clone` system call is not supported.
+//
+// Non-blocking lookups (`nol_lookup_start`, `nol_client_event_fd`, `nol_client_next`): each
+// process that uses them on a client has its own completion queue and event fd; a lookup's
+// decision is delivered in the process that started it.
 typedef struct nol_client nol_client;
 
 // The configuration a client is made from (a Rust `ClientConfig`). Made by `nol_config_new`,
@@ -333,6 +342,13 @@ nol_status nol_client_new(const nol_config *config,
 // service) keeps what it needs and ends by its deadline on libnol's own thread, which frees
 // the rest; idle threads are joined at once. Not thread-safe with respect to this client: no
 // other call may be using it.
+//
+// Non-blocking lookups still pending are not waited for and not cancelled: each ends by its
+// budget on a libnol thread, and its decision, with every decision not yet taken with
+// `nol_client_next`, is freed by libnol (nothing leaks; `user_data` is never handed back, so
+// free whatever it points to yourself). Remove the client's event fd from your poll set
+// BEFORE this call: libnol closes the fd once the last pending lookup has ended (at once when
+// none is pending), and its number may then be reused.
 void nol_client_free(nol_client *client);
 
 // Looks up an inbound call and writes the decision to `*out` (free it with
@@ -567,6 +583,79 @@ const char *nol_status_str(uint32_t status);
 //
 // Never blocks; thread-safe (each thread has its own message).
 const char *nol_last_error(void);
+
+// Starts a lookup of an inbound call and returns at once: it NEVER blocks on the service
+// (its only work on the calling thread is the argument checks, the cache and a hand-off to a
+// libnol thread, or, when no request is needed, the whole decision: a cache hit, an invalid
+// or anonymous number, an open circuit breaker, every worker busy). The `nol_call` and its
+// strings are copied before this returns: free or reuse them at once.
+//
+// Its decision arrives exactly once, within the client's budget counted from this call, in
+// the client's completion queue: the client's event fd (`nol_client_event_fd`) becomes
+// readable and `nol_client_next` gives the decision with this `user_data` (any value: a
+// pointer, an index, a transaction id; libnol never reads it). Fails open exactly as
+// `nol_lookup` does, and the result is the same `nol_result` `nol_lookup` would give
+// (every accessor and `nol_result_json` work on it). A cache hit's decision may be waiting
+// before this returns. Decisions come out in the order they finished, not the order started.
+//
+// No cancellation: a started lookup always ends by its budget. To abandon one, take its
+// decision when it comes and free it (or free the client: see `nol_client_free`).
+//
+// Thread-safe: any number of threads may start lookups on one client at once, and may take
+// decisions from any thread. In a forked child, lookups started there are delivered there,
+// on the child's own queue and fd (see `nol_client_event_fd`).
+//
+// On any status but `NOL_STATUS_OK` nothing was started and nothing will be delivered for
+// this call: carry on as `allow_with_default_policy`. `NOL_STATUS_NULL_ARGUMENT` (client,
+// call or call->number is NULL), `NOL_STATUS_INVALID_ARGUMENT` / `NOL_STATUS_INVALID_UTF8`
+// (an unknown `context`), `NOL_STATUS_INVALID_CONFIG` (the process is out of file
+// descriptors for the event fd, or more than 16 nested forks), `NOL_STATUS_PANIC` (a bug).
+nol_status nol_lookup_start(const nol_client *client,
+                            const nol_call *call,
+                            uint64_t user_data);
+
+// Writes the client's event fd to `*fd`: a Linux eventfd that is readable (`POLLIN`) exactly
+// while finished decisions wait to be taken with `nol_client_next`. Put it in the host's own
+// poll / epoll / libevent loop; when it is readable, call `nol_client_next` until it returns
+// `NOL_STATUS_WOULD_BLOCK` (required with edge-triggered epoll, sensible with any loop).
+//
+// The fd is the client's: NEVER read, write or close it yourself (reading it would lose
+// decisions' wake-ups). The same number for the life of the client in this process; it is
+// non-blocking and close-on-exec. Made on first use (of this function or
+// `nol_lookup_start`) in each process.
+//
+// Free: REMOVE the fd from your poll set BEFORE `nol_client_free`. After it the fd stays
+// open while lookups started before the free are pending (at most the budget) and is then
+// closed by libnol, on one of its threads, at a moment you do not see: its number may be
+// reused by any later `open()`/`socket()`, so never touch it after `nol_client_free`.
+//
+// Fork: the non-blocking API is per process. A child that uses a client made before
+// `fork()` gets its own queue and its own fd (another number) on its first call to this
+// function or `nol_lookup_start`; call this function again in the child. Lookups started in
+// the parent are delivered in the parent only. The parent's fd number stays open in the
+// child (it is the same kernel object as the parent's): never poll or read it there.
+//
+// Never blocks; thread-safe. `NOL_STATUS_NULL_ARGUMENT` (client or fd is NULL),
+// `NOL_STATUS_INVALID_CONFIG` (no eventfd could be made: out of file descriptors).
+nol_status nol_client_event_fd(const nol_client *client,
+                               int *fd);
+
+// Takes one finished decision of a lookup started in this process with `nol_lookup_start`:
+// writes its `user_data` to `*user_data` and its result to `*result` (free it with
+// `nol_result_free`; it may outlive the client). Each decision is given exactly once, to one
+// caller.
+//
+// NEVER blocks. When no decision is waiting it returns `NOL_STATUS_WOULD_BLOCK` and writes
+// nothing: wait for the client's event fd to be readable (`nol_client_event_fd`).
+//
+// Thread-safe: any number of threads may take decisions from one client at once (each gets
+// different ones), while others start lookups.
+//
+// `NOL_STATUS_NULL_ARGUMENT` (client, user_data or result is NULL; nothing is taken),
+// `NOL_STATUS_WOULD_BLOCK` (none waiting), `NOL_STATUS_PANIC` (a bug).
+nol_status nol_client_next(const nol_client *client,
+                           uint64_t *user_data,
+                           nol_result **result);
 
 // Asks whether a call from `from` (one of your numbers) to `to` may be placed: a do-not-call
 // scrub and a compliance signal, with a receipt. Writes the answer to `*out` (free it with

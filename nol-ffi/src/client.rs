@@ -5,21 +5,23 @@
 //! ABI registers the `pthread_atfork` child handler that tells it a fork happened.
 
 use std::ffi::c_char;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use nol_core::client::after_fork_in_child;
 use nol_core::{Call, Client, ClientConfig, ConfigError, Context, ForkSafeClient};
 
 use crate::arg;
 use crate::config::nol_config;
-use crate::error::{boundary, boundary_void, nol_status, Fail};
+use crate::error::{boundary, boundary_void, nol_status, Fail, FfiResult};
+use crate::nonblocking::Queues;
 use crate::result::nol_result;
 
 static REGISTER_ATFORK: Once = Once::new();
 
 extern "C" fn on_fork_in_child() {
-    // Async-signal-safe: one atomic add.
+    // Async-signal-safe: two atomic adds.
     after_fork_in_child();
+    crate::nonblocking::after_fork_in_child();
 }
 
 fn register_atfork() {
@@ -44,8 +46,14 @@ fn register_atfork() {
 /// stats), which takes about a millisecond, and the parent's is never touched in the child.
 /// Both processes may go on using the client. This relies on `pthread_atfork`, which `fork()`
 /// runs; a child made by a raw `clone` system call is not supported.
+///
+/// Non-blocking lookups (`nol_lookup_start`, `nol_client_event_fd`, `nol_client_next`): each
+/// process that uses them on a client has its own completion queue and event fd; a lookup's
+/// decision is delivered in the process that started it.
 pub struct nol_client {
     inner: ForkSafeClient,
+    /// The non-blocking API's completion queue and event fd, one per fork depth.
+    queues: Queues,
 }
 
 impl nol_client {
@@ -53,6 +61,7 @@ impl nol_client {
         register_atfork();
         Ok(nol_client {
             inner: ForkSafeClient::new(config)?,
+            queues: Queues::new(),
         })
     }
 
@@ -63,6 +72,18 @@ impl nol_client {
 
     pub(crate) fn lookup(&self, call: &Call<'_>) -> nol_core::Decision {
         self.inner.lookup(call)
+    }
+
+    /// Starts a lookup whose decision goes to this process's completion queue.
+    pub(crate) fn lookup_start(&self, call: &Call<'_>, user_data: u64) -> FfiResult {
+        let queue = Arc::clone(self.queues.get_or_make()?);
+        self.inner
+            .lookup_async(call, move |decision| queue.push(user_data, decision));
+        Ok(())
+    }
+
+    pub(crate) fn queues(&self) -> &Queues {
+        &self.queues
     }
 
     pub(crate) fn precall(&self, from: &str, to: &str) -> nol_core::client::Precall {
@@ -114,6 +135,13 @@ pub unsafe extern "C" fn nol_client_new(
 /// service) keeps what it needs and ends by its deadline on libnol's own thread, which frees
 /// the rest; idle threads are joined at once. Not thread-safe with respect to this client: no
 /// other call may be using it.
+///
+/// Non-blocking lookups still pending are not waited for and not cancelled: each ends by its
+/// budget on a libnol thread, and its decision, with every decision not yet taken with
+/// `nol_client_next`, is freed by libnol (nothing leaks; `user_data` is never handed back, so
+/// free whatever it points to yourself). Remove the client's event fd from your poll set
+/// BEFORE this call: libnol closes the fd once the last pending lookup has ended (at once when
+/// none is pending), and its number may then be reused.
 #[no_mangle]
 pub unsafe extern "C" fn nol_client_free(client: *mut nol_client) {
     boundary_void(|| {
@@ -179,39 +207,44 @@ pub unsafe extern "C" fn nol_lookup(
         let client = unsafe { arg::reference(client, "client") }?;
         let call = unsafe { arg::reference(call, "call") }?;
         let out = unsafe { arg::out(out, "out") }?;
-        let number = unsafe { arg::bytes(call.number, "call->number") }?;
-        let context = match unsafe { arg::opt_string(call.context, "call->context") }? {
-            None => Context::InboundVoice,
-            Some(text) => Context::parse(text).ok_or_else(|| {
-                Fail::new(
-                    nol_status::InvalidArgument,
-                    "call->context is not inbound_voice, inbound_sms or inbound_waba",
-                )
-            })?,
-        };
-        let local_contact = if call.local_contact.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL and NUL-terminated (header contract).
-            let bytes = unsafe { std::ffi::CStr::from_ptr(call.local_contact) }.to_bytes();
-            Some(String::from_utf8_lossy(bytes))
-        };
-        let verstat = unsafe { arg::wire_string(call.verstat) };
-        let attestation = unsafe { arg::wire_string(call.attestation) };
-        // A number that is not UTF-8 is no number: it goes through the client as one that
-        // cannot parse (U+FFFD), so that it fails open as `invalid_number` and is counted.
-        let number = std::str::from_utf8(number).unwrap_or("\u{FFFD}");
-        let decision = client.lookup(&Call {
-            number,
-            context,
-            to: unsafe { arg::wire_string(call.to) },
-            verstat,
-            attestation,
-            local_contact: local_contact.as_deref(),
-        });
+        let decision = unsafe { with_call(call, |call| client.lookup(call)) }?;
         *out = Box::into_raw(Box::new(nol_result::new(decision)));
         Ok(())
     })
+}
+
+/// Reads a `nol_call` (checked as `nol_lookup` documents) and runs `f` on it.
+pub(crate) unsafe fn with_call<R>(call: &nol_call, f: impl FnOnce(&Call<'_>) -> R) -> FfiResult<R> {
+    let number = unsafe { arg::bytes(call.number, "call->number") }?;
+    let context = match unsafe { arg::opt_string(call.context, "call->context") }? {
+        None => Context::InboundVoice,
+        Some(text) => Context::parse(text).ok_or_else(|| {
+            Fail::new(
+                nol_status::InvalidArgument,
+                "call->context is not inbound_voice, inbound_sms or inbound_waba",
+            )
+        })?,
+    };
+    let local_contact = if call.local_contact.is_null() {
+        None
+    } else {
+        // SAFETY: non-NULL and NUL-terminated (header contract).
+        let bytes = unsafe { std::ffi::CStr::from_ptr(call.local_contact) }.to_bytes();
+        Some(String::from_utf8_lossy(bytes))
+    };
+    let verstat = unsafe { arg::wire_string(call.verstat) };
+    let attestation = unsafe { arg::wire_string(call.attestation) };
+    // A number that is not UTF-8 is no number: it goes through the client as one that
+    // cannot parse (U+FFFD), so that it fails open as `invalid_number` and is counted.
+    let number = std::str::from_utf8(number).unwrap_or("\u{FFFD}");
+    Ok(f(&Call {
+        number,
+        context,
+        to: unsafe { arg::wire_string(call.to) },
+        verstat,
+        attestation,
+        local_contact: local_contact.as_deref(),
+    }))
 }
 
 /// A client's counters since it was made (in this process: a forked child starts at zero).

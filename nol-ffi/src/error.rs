@@ -63,6 +63,9 @@ pub enum nol_status {
     SignatureWrongPrefix = 34,
     /// `nol_verify_response`: no trusted key made this signature over this body.
     SignatureMismatch = 35,
+    /// `nol_client_next`: no finished decision is waiting (not a failure: poll the client's
+    /// event fd and try again when it is readable).
+    WouldBlock = 40,
     /// A bug in libnol: a panic was caught at the boundary. The process is unharmed; for a
     /// lookup, carry on as `allow_with_default_policy`.
     Panic = 90,
@@ -166,6 +169,7 @@ impl nol_status {
             nol_status::SignatureMalformed => c"malformed signature",
             nol_status::SignatureWrongPrefix => c"wrong signature prefix",
             nol_status::SignatureMismatch => c"signature mismatch",
+            nol_status::WouldBlock => c"would block (no finished decision waiting)",
             nol_status::Panic => c"internal error (panic caught)",
         }
     }
@@ -235,6 +239,7 @@ pub extern "C" fn nol_status_str(status: u32) -> *const c_char {
         nol_status::SignatureMalformed,
         nol_status::SignatureWrongPrefix,
         nol_status::SignatureMismatch,
+        nol_status::WouldBlock,
         nol_status::Panic,
     ];
     known

@@ -12,6 +12,7 @@ mod arg;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod nonblocking;
 pub mod precall;
 pub mod pure;
 pub mod result;

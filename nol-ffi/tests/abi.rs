@@ -320,3 +320,292 @@ fn precall_and_enroll_through_the_abi() {
         nol_client_free(client);
     }
 }
+
+// ---- the non-blocking lookup ------------------------------------------------------------------
+
+use nol::nonblocking::{nol_client_event_fd, nol_client_next, nol_lookup_start};
+use std::time::{Duration, Instant};
+
+fn call_of(number: &CStr) -> nol_call {
+    nol_call {
+        number: number.as_ptr(),
+        context: ptr::null(),
+        to: ptr::null(),
+        verstat: ptr::null(),
+        attestation: ptr::null(),
+        local_contact: ptr::null(),
+    }
+}
+
+fn event_fd(client: *const nol_client) -> i32 {
+    let mut fd = -1;
+    assert_eq!(
+        unsafe { nol_client_event_fd(client, &mut fd) },
+        nol_status::Ok
+    );
+    assert!(fd >= 0);
+    fd
+}
+
+fn readable(fd: i32, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    (unsafe { libc::poll(&mut p, 1, timeout_ms) }) == 1
+}
+
+/// Waits for the next decision (up to `timeout`), as an event loop would.
+fn next(client: *const nol_client, timeout: Duration) -> Option<(u64, *mut nol_result)> {
+    let fd = event_fd(client);
+    let until = Instant::now() + timeout;
+    loop {
+        let mut data = 0u64;
+        let mut r = ptr::null_mut();
+        match unsafe { nol_client_next(client, &mut data, &mut r) } {
+            nol_status::Ok => return Some((data, r)),
+            nol_status::WouldBlock => {}
+            other => panic!("nol_client_next: {other:?}"),
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        readable(fd, left.as_millis().max(1) as i32);
+    }
+}
+
+fn json_of(r: *const nol_result) -> String {
+    let mut json: *const c_char = ptr::null();
+    assert_eq!(
+        unsafe { nol::result::nol_result_json(r, &mut json) },
+        nol_status::Ok
+    );
+    unsafe { CStr::from_ptr(json) }
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_started_lookup_gives_the_same_result_as_the_blocking_one() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        deterministic_receipts: true,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let blocking = client(&sandbox, 5000);
+    let nonblocking = client(&sandbox, 5000);
+    for number in [
+        c"+14155551212",
+        c"+14155550914",
+        c"not a number",
+        c"anonymous",
+    ] {
+        let want = lookup(blocking, number);
+        let call = call_of(number);
+        assert_eq!(
+            unsafe { nol_lookup_start(nonblocking, &call, 42) },
+            nol_status::Ok
+        );
+        let (data, got) = next(nonblocking, Duration::from_secs(10)).expect("delivered");
+        assert_eq!(data, 42);
+        assert_eq!(json_of(got), json_of(want), "{number:?}");
+        unsafe {
+            nol_result_free(got);
+            nol_result_free(want);
+        }
+    }
+    // A cache hit is delivered before nol_lookup_start returns.
+    let call = call_of(c"+14155551212");
+    assert_eq!(
+        unsafe { nol_lookup_start(nonblocking, &call, 7) },
+        nol_status::Ok
+    );
+    assert!(readable(event_fd(nonblocking), 0));
+    let (data, r) = next(nonblocking, Duration::ZERO).unwrap();
+    assert_eq!(data, 7);
+    let mut outcome = nol_outcome::FailOpen;
+    assert_eq!(
+        unsafe { nol_result_outcome(r, &mut outcome) },
+        nol_status::Ok
+    );
+    assert_eq!(outcome, nol_outcome::Cached);
+    // Nothing more: the fd is quiet and next would block.
+    assert!(!readable(event_fd(nonblocking), 50));
+    let mut d = 0u64;
+    let mut out = ptr::null_mut();
+    assert_eq!(
+        unsafe { nol_client_next(nonblocking, &mut d, &mut out) },
+        nol_status::WouldBlock
+    );
+    assert!(out.is_null());
+    unsafe {
+        nol_result_free(r);
+        nol_client_free(blocking);
+        nol_client_free(nonblocking);
+    }
+}
+
+#[test]
+fn a_hanging_service_fails_open_within_the_budget_counted_from_the_start() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let client = client(&sandbox, 300);
+    let start = Instant::now();
+    let call = call_of(c"+14155550901"); // hang
+    assert_eq!(
+        unsafe { nol_lookup_start(client, &call, 1) },
+        nol_status::Ok
+    );
+    assert!(start.elapsed() < Duration::from_millis(100));
+    let (data, r) = next(client, Duration::from_secs(5)).unwrap();
+    let took = start.elapsed();
+    assert_eq!(data, 1);
+    assert!(took < Duration::from_millis(300 + 400), "{took:?}");
+    assert_eq!(
+        string(r, nol_result_fail_open_reason).as_deref(),
+        Some("timeout")
+    );
+    unsafe {
+        nol_result_free(r);
+        nol_client_free(client);
+    }
+}
+
+#[test]
+fn every_started_lookup_is_delivered_exactly_once_across_threads() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let client = client(&sandbox, 2000) as usize;
+    const N: u64 = 400;
+    let starters: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in (t..N).step_by(4) {
+                    // Distinct numbers, some repeated callers, some hanging.
+                    let number = match i % 10 {
+                        0 => "+14155551212".to_string(),
+                        1 => "+14155550901".to_string(),
+                        _ => format!("+1415555{:04}", 2000 + i),
+                    };
+                    let number = CString::new(number).unwrap();
+                    let call = call_of(&number);
+                    let st = unsafe { nol_lookup_start(client as *const nol_client, &call, i) };
+                    assert_eq!(st, nol_status::Ok);
+                }
+            })
+        })
+        .collect();
+    let takers: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some((data, r)) =
+                    next(client as *const nol_client, Duration::from_secs(4))
+                {
+                    unsafe { nol_result_free(r) };
+                    got.push(data);
+                }
+                got
+            })
+        })
+        .collect();
+    for s in starters {
+        s.join().unwrap();
+    }
+    let mut all: Vec<u64> = takers.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
+    unsafe { nol_client_free(client as *mut nol_client) };
+}
+
+#[test]
+fn freeing_a_client_with_lookups_pending_never_waits() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let client = client(&sandbox, 1000);
+    for i in 0..20u64 {
+        let call = call_of(if i % 2 == 0 {
+            c"+14155550901"
+        } else {
+            c"+14155551212"
+        });
+        assert_eq!(
+            unsafe { nol_lookup_start(client, &call, i) },
+            nol_status::Ok
+        );
+    }
+    let start = Instant::now();
+    unsafe { nol_client_free(client) };
+    assert!(
+        start.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+    // The pending lookups end by their deadline on libnol's threads, into a queue nobody reads.
+    std::thread::sleep(Duration::from_millis(1300));
+}
+
+#[test]
+fn the_nonblocking_functions_check_their_arguments() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let client = client(&sandbox, 5000);
+    let good = call_of(c"+14155551212");
+    let mut no_number = call_of(c"x");
+    no_number.number = ptr::null();
+    let mut bad_context = call_of(c"+14155551212");
+    bad_context.context = c"inbound_fax".as_ptr();
+    let mut fd = -7;
+    let mut data = 99u64;
+    let sentinel = ptr::dangling_mut::<nol_result>();
+    let mut r = sentinel;
+    unsafe {
+        assert_eq!(
+            nol_lookup_start(ptr::null(), &good, 1),
+            nol_status::NullArgument
+        );
+        assert_eq!(
+            nol_lookup_start(client, ptr::null(), 1),
+            nol_status::NullArgument
+        );
+        assert_eq!(
+            nol_lookup_start(client, &no_number, 1),
+            nol_status::NullArgument
+        );
+        assert_eq!(
+            nol_lookup_start(client, &bad_context, 1),
+            nol_status::InvalidArgument
+        );
+        assert_eq!(
+            nol_client_event_fd(ptr::null(), &mut fd),
+            nol_status::NullArgument
+        );
+        assert_eq!(
+            nol_client_event_fd(client, ptr::null_mut()),
+            nol_status::NullArgument
+        );
+        assert_eq!(fd, -7);
+        assert_eq!(
+            nol_client_next(ptr::null(), &mut data, &mut r),
+            nol_status::NullArgument
+        );
+        assert_eq!(
+            nol_client_next(client, ptr::null_mut(), &mut r),
+            nol_status::NullArgument
+        );
+        assert_eq!(
+            nol_client_next(client, &mut data, ptr::null_mut()),
+            nol_status::NullArgument
+        );
+        // Before any start, and after the failed ones: nothing was started, nothing comes.
+        assert_eq!(
+            nol_client_next(client, &mut data, &mut r),
+            nol_status::WouldBlock
+        );
+        assert_eq!((data, r), (99, sentinel));
+        let msg = CStr::from_ptr(nol::error::nol_status_str(nol_status::WouldBlock as u32));
+        assert!(msg.to_str().unwrap().contains("would block"));
+        // The fd is the same on every call.
+        assert_eq!(event_fd(client), event_fd(client));
+        nol_client_free(client);
+    }
+}

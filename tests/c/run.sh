@@ -18,21 +18,41 @@ mkdir -p "$OUT"
 echo "== building libnol and the sandbox"
 cargo build --locked -p nol-ffi -p nol-cli
 
-SANDBOX_LOG="$OUT/sandbox.log"
-"$TARGET/nol" sandbox --listen 127.0.0.1:0 >"$SANDBOX_LOG" 2>&1 &
-SANDBOX_PID=$!
-trap 'kill "$SANDBOX_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  grep -q '^public key:' "$SANDBOX_LOG" && break
-  sleep 0.1
-done
-export NOL_TEST_BASE_URL="$(sed -n 's/^sandbox listening on //p' "$SANDBOX_LOG")"
-export NOL_TEST_PUBLIC_KEY="$(sed -n 's/^public key: //p' "$SANDBOX_LOG")"
+# start_sandbox NAME ARGS...: a sandbox on a free port; sets NAME_URL and NAME_KEY (the path of
+# its public key PEM).
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+start_sandbox() {
+  local name="$1" log="$OUT/sandbox-$1.log"
+  shift
+  "$TARGET/nol" sandbox --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    grep -q '^public key:' "$log" && break
+    sleep 0.1
+  done
+  local url key
+  url="$(sed -n 's/^sandbox listening on //p' "$log")"
+  key="$(sed -n 's/^public key: //p' "$log")"
+  [ -n "$url" ] && [ -n "$key" ] || { cat "$log"; exit 1; }
+  printf -v "${name}_URL" '%s' "$url"
+  printf -v "${name}_KEY" '%s' "$key"
+}
+start_sandbox MAIN
+export NOL_TEST_BASE_URL="$MAIN_URL" NOL_TEST_PUBLIC_KEY="$MAIN_KEY"
+echo "sandbox at $NOL_TEST_BASE_URL"
+# The non-blocking storms also run against a hanging sandbox and a slow but healthy one
+# (answers after 250 ms; `--delay-ms` is skipped, with a notice, by a CLI without it).
+start_sandbox HANG --fault hang
+export NOL_TEST_HANG_URL="$HANG_URL"
+echo "hanging sandbox at $NOL_TEST_HANG_URL"
+if [[ "$("$TARGET/nol" sandbox --help)" == *--delay-ms* ]]; then
+  start_sandbox SLOW --delay-ms 250
+  export NOL_TEST_SLOW_URL="$SLOW_URL" NOL_TEST_SLOW_PUBLIC_KEY="$SLOW_KEY"
+  echo "slow sandbox (250 ms) at $NOL_TEST_SLOW_URL"
+fi
 # libnol.so carries the SONAME libnol.so.0: give the loader that name next to the tests.
 ln -sf "$TARGET/libnol.so" "$OUT/libnol.so.0"
-
-[ -n "$NOL_TEST_BASE_URL" ] && [ -n "$NOL_TEST_PUBLIC_KEY" ] || { cat "$SANDBOX_LOG"; exit 1; }
-echo "sandbox at $NOL_TEST_BASE_URL"
 
 # What a program linking libnol.a statically needs besides it: what rustc prints for it
 # (`--print native-static-libs`, which scripts/install-c.sh asks and writes into nol.pc),
@@ -72,12 +92,14 @@ for mode in "${MODES[@]}"; do
       #    static, is held by interior pointers.) The fork test is left out of this run: a
       #    forked child inherits the memory of the parent's threads, which fork() does not
       #    copy and which only those threads referenced, so every child "leaks" it.
-      NOL_TEST_SLACK_MS=1500 NOL_TEST_ONLY=no-fork valgrind --quiet --error-exitcode=99 --leak-check=full \
+      #    The non-blocking storms start 300 lookups each (2000 elsewhere) with 64 requests out
+      #    at once (512 elsewhere): valgrind runs at most 500 threads, and ten times slower.
+      NOL_TEST_ASYNC_N=300 NOL_TEST_ASYNC_IN_FLIGHT=64 NOL_TEST_SLACK_MS=1500 NOL_TEST_ONLY=no-fork valgrind --quiet --error-exitcode=99 --leak-check=full \
         --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         "$OUT/test_nol" || fail=1
       # 2. The fork test alone, the child checked for invalid accesses (it exits 99 on any,
       #    and the parent fails), without a leak check.
-      NOL_TEST_SLACK_MS=1500 NOL_TEST_ONLY=fork valgrind --quiet --error-exitcode=99 --leak-check=no \
+      NOL_TEST_ASYNC_N=300 NOL_TEST_ASYNC_IN_FLIGHT=64 NOL_TEST_SLACK_MS=1500 NOL_TEST_ONLY=fork valgrind --quiet --error-exitcode=99 --leak-check=no \
         "$OUT/test_nol" || fail=1
       ;;
     asan)

@@ -1,16 +1,23 @@
 /*
  * libnol's C ABI, tested from C: every function with good and bad input, lookups against the
  * sandbox (verified, cached, policy, every fail-open mode), 32 threads on one client, and a
- * client used across fork(). Built with -Wall -Wextra -Werror; run by tests/c/run.sh, plain,
- * under valgrind and under AddressSanitizer.
+ * client used across fork(), and the non-blocking lookup (nol_lookup_start + a poll() loop on
+ * nol_client_event_fd + nol_client_next) with thousands of lookups in flight against the
+ * sandbox, a slow one and a hanging one. Built with -Wall -Wextra -Werror; run by
+ * tests/c/run.sh, plain, under valgrind and under AddressSanitizer.
  *
  * Needs NOL_TEST_BASE_URL (the sandbox, http://127.0.0.1:PORT) and NOL_TEST_PUBLIC_KEY (the
- * path of its public key PEM). Ends with "N passed, N failed" and exits 1 on any failure.
+ * path of its public key PEM); optionally NOL_TEST_SLOW_URL and NOL_TEST_HANG_URL (sandboxes
+ * with the same key that answer after 250 ms / never: `nol sandbox --delay-ms 250`,
+ * `nol sandbox --fault hang`), NOL_TEST_SLOW_PUBLIC_KEY (the slow one's key), NOL_TEST_ASYNC_N
+ * (lookups per storm, 2000 by default) and NOL_TEST_ASYNC_IN_FLIGHT (their max_in_flight, 512).
+ * Ends with "N passed, N failed" and exits 1 on any failure.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1078,6 +1085,397 @@ static void test_threads(void) {
   nol_client_free(client);
 }
 
+/* ---- the non-blocking lookup ---------------------------------------------------------------- */
+
+static int event_fd(const nol_client *client) {
+  int fd = -1;
+  CHECK_STATUS(nol_client_event_fd(client, &fd), NOL_STATUS_OK);
+  CHECK(fd >= 0);
+  return fd;
+}
+
+static int fd_readable(int fd, int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+/* The next decision within timeout_ms, as an event loop takes it; NULL when none came. */
+static nol_result *next_within(const nol_client *client, int timeout_ms, uint64_t *data) {
+  int fd = event_fd(client);
+  double until = now_ms() + timeout_ms;
+  for (;;) {
+    nol_result *r = NULL;
+    nol_status st = nol_client_next(client, data, &r);
+    if (st == NOL_STATUS_OK) return r;
+    CHECK_STATUS(st, NOL_STATUS_WOULD_BLOCK);
+    double left = until - now_ms();
+    if (left <= 0) return NULL;
+    fd_readable(fd, (int)left + 1);
+  }
+}
+
+static void test_nonblocking_basics(void) {
+  test_name = "nol_lookup_start / nol_client_event_fd / nol_client_next";
+  nol_client *client = sandbox_client(5000);
+  uint64_t data = 77;
+  nol_result *sentinel = (nol_result *)&data, *r = sentinel;
+  nol_call call = {0};
+
+  /* Nothing started: WOULD_BLOCK, outputs untouched, the fd quiet. */
+  CHECK_STATUS(nol_client_next(client, &data, &r), NOL_STATUS_WOULD_BLOCK);
+  CHECK(data == 77 && r == sentinel);
+  CHECK(strlen(nol_last_error()) > 0);
+  CHECK_STR(nol_status_str(NOL_STATUS_WOULD_BLOCK), "would block (no finished decision waiting)");
+  int fd = event_fd(client);
+  CHECK(fd == event_fd(client)); /* the same fd every time */
+  CHECK(!fd_readable(fd, 0));
+
+  /* NULL arguments: a status, nothing started, nothing written. */
+  int out_fd = -5;
+  CHECK_STATUS(nol_lookup_start(NULL, &call, 1), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_lookup_start(client, NULL, 1), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_lookup_start(client, &call, 1), NOL_STATUS_NULL_ARGUMENT); /* no number */
+  call.number = "+14155551212";
+  call.context = "inbound_fax";
+  CHECK_STATUS(nol_lookup_start(client, &call, 1), NOL_STATUS_INVALID_ARGUMENT);
+  call.context = BAD_UTF8;
+  CHECK_STATUS(nol_lookup_start(client, &call, 1), NOL_STATUS_INVALID_UTF8);
+  call.context = NULL;
+  CHECK_STATUS(nol_client_event_fd(NULL, &out_fd), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_client_event_fd(client, NULL), NOL_STATUS_NULL_ARGUMENT);
+  CHECK(out_fd == -5);
+  CHECK_STATUS(nol_client_next(NULL, &data, &r), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_client_next(client, NULL, &r), NOL_STATUS_NULL_ARGUMENT);
+  CHECK_STATUS(nol_client_next(client, &data, NULL), NOL_STATUS_NULL_ARGUMENT);
+  CHECK(!fd_readable(fd, 50));
+  CHECK_STATUS(nol_client_next(client, &data, &r), NOL_STATUS_WOULD_BLOCK);
+  CHECK(r == sentinel);
+
+  /* A verified lookup: the same result the blocking lookup gives, with its user_data. The
+   * call's strings are copied by nol_lookup_start: overwrite them at once. */
+  char number[] = "+14155551212";
+  call.number = number;
+  call.verstat = "TN-Validation-Passed";
+  CHECK_STATUS(nol_lookup_start(client, &call, UINT64_MAX), NOL_STATUS_OK);
+  memset(number, 'x', sizeof number - 1);
+  r = next_within(client, 5000, &data);
+  CHECK(r != NULL);
+  if (r) {
+    CHECK(data == UINT64_MAX);
+    CHECK(outcome_of(r) == NOL_OUTCOME_VERIFIED);
+    CHECK(action_of(r) == NOL_ACTION_ALLOW);
+    CHECK(str_is(nol_result_caller_name, r, "Acme Support"));
+    const char *json = NULL;
+    CHECK_STATUS(nol_result_json(r, &json), NOL_STATUS_OK);
+    CHECK(json && strstr(json, "\"Acme Support\"") != NULL);
+    nol_result_free(r);
+  }
+  CHECK(!fd_readable(fd, 0));
+
+  /* A cache hit is waiting before nol_lookup_start returns; so are an invalid number and an
+   * anonymous caller. The blocking lookup agrees on each. */
+  static const struct {
+    const char *number;
+    nol_outcome outcome;
+  } at_once[] = {{"+14155551212", NOL_OUTCOME_CACHED},
+                 {"12", NOL_OUTCOME_FAIL_OPEN},
+                 {"anonymous", NOL_OUTCOME_FAIL_OPEN}};
+  for (size_t i = 0; i < 3; i++) {
+    nol_call c = {0};
+    c.number = at_once[i].number;
+    c.verstat = "TN-Validation-Passed";
+    CHECK_STATUS(nol_lookup_start(client, &c, i), NOL_STATUS_OK);
+    CHECK(fd_readable(fd, 0));
+    r = NULL;
+    CHECK_STATUS(nol_client_next(client, &data, &r), NOL_STATUS_OK);
+    CHECK(data == i);
+    if (!r) continue;
+    CHECK(outcome_of(r) == at_once[i].outcome);
+    nol_result *b = NULL;
+    CHECK_STATUS(nol_lookup(client, &c, &b), NOL_STATUS_OK);
+    CHECK(b && outcome_of(b) == outcome_of(r) && action_of(b) == action_of(r));
+    char *ra = get(nol_result_fail_open_reason, r), *rb = get(nol_result_fail_open_reason, b);
+    CHECK((ra == NULL && rb == NULL) || (ra && rb && strcmp(ra, rb) == 0));
+    nol_string_free(ra);
+    nol_string_free(rb);
+    nol_result_free(b);
+    nol_result_free(r);
+  }
+  CHECK(!fd_readable(fd, 0));
+  CHECK_STATUS(nol_client_next(client, &data, &r), NOL_STATUS_WOULD_BLOCK);
+  /* The result outlives its client. */
+  call.number = "+14155551212";
+  CHECK_STATUS(nol_lookup_start(client, &call, 9), NOL_STATUS_OK);
+  r = next_within(client, 1000, &data);
+  nol_client_free(client);
+  CHECK(r != NULL && action_of(r) == NOL_ACTION_ALLOW);
+  nol_result_free(r);
+}
+
+/* Thousands of lookups in flight, started from several threads while the main thread drains
+ * them in a poll() loop: every one delivered exactly once, with its user_data, within its
+ * budget (+ slack) of its own start. */
+struct storm {
+  const nol_client *client;
+  int n, threads, thread;
+  double *started; /* per lookup, ms */
+  int start_failures;
+};
+
+static void storm_number(int i, char *buf, size_t len) {
+  /* Distinct numbers (no record in the sandbox's directory), every 10th a repeat caller. */
+  if (i % 10 == 0)
+    snprintf(buf, len, "+14155551212");
+  else
+    snprintf(buf, len, "+1212555%04d", i % 10000);
+}
+
+static void *storm_starter(void *arg) {
+  struct storm *s = arg;
+  for (int i = s->thread; i < s->n; i += s->threads) {
+    char number[32];
+    storm_number(i, number, sizeof number);
+    nol_call call = {0};
+    call.number = number;
+    s->started[i] = now_ms();
+    if (nol_lookup_start(s->client, &call, (uint64_t)i) != NOL_STATUS_OK)
+      __atomic_add_fetch(&s->start_failures, 1, __ATOMIC_RELAXED);
+    if (i % 64 == 0) usleep(1000); /* a stream of calls, not one burst */
+  }
+  return NULL;
+}
+
+static void storm(const char *label, const char *url, const char *key_pem, uint32_t budget, int n) {
+  test_name = label;
+  nol_config *cfg = sandbox_config(budget);
+  CHECK_STATUS(nol_config_set_base_url(cfg, url), NOL_STATUS_OK);
+  if (key_pem) CHECK_STATUS(nol_config_set_public_key_pem(cfg, key_pem), NOL_STATUS_OK);
+  /* Many requests out at once (valgrind runs at most 500 threads: it asks for fewer). */
+  const char *in_flight = getenv("NOL_TEST_ASYNC_IN_FLIGHT");
+  uint32_t max_in_flight = in_flight && atoi(in_flight) > 0 ? (uint32_t)atoi(in_flight) : 512;
+  CHECK_STATUS(nol_config_set_max_in_flight(cfg, max_in_flight), NOL_STATUS_OK);
+  nol_client *client = NULL;
+  CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_OK);
+  nol_config_free(cfg);
+  if (!client) return;
+  int fd = event_fd(client);
+
+  enum { STARTERS = 4 };
+  double *started = calloc((size_t)n, sizeof *started);
+  unsigned char *seen = calloc((size_t)n, 1);
+  struct storm s[STARTERS];
+  pthread_t threads[STARTERS];
+  double t0 = now_ms();
+  for (int t = 0; t < STARTERS; t++) {
+    s[t] = (struct storm){.client = client, .n = n, .threads = STARTERS, .thread = t, .started = started};
+    pthread_create(&threads[t], NULL, storm_starter, &s[t]);
+  }
+
+  int delivered = 0, duplicates = 0, bad_data = 0, late = 0, wakeups = 0, spurious = 0;
+  int verified = 0, cached = 0, fail_open = 0;
+  struct {
+    char *name;
+    int count;
+  } reasons[8] = {{0}};
+  double worst = 0;
+  double give_up = t0 + 60000; /* far beyond any budget: only a lost decision gets here */
+  while (delivered < n && now_ms() < give_up) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int ready = poll(&p, 1, 1000);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready != 1) continue;
+    wakeups++;
+    int taken = 0;
+    for (;;) {
+      uint64_t data = 0;
+      nol_result *r = NULL;
+      nol_status st = nol_client_next(client, &data, &r);
+      if (st == NOL_STATUS_WOULD_BLOCK) break;
+      CHECK_STATUS(st, NOL_STATUS_OK);
+      if (st != NOL_STATUS_OK) break;
+      double at = now_ms();
+      taken++;
+      if (data >= (uint64_t)n) {
+        bad_data++;
+      } else if (seen[data]++) {
+        duplicates++;
+      } else {
+        delivered++;
+        double took = at - started[data];
+        if (took > worst) worst = took;
+        if (took > budget + slack_ms) late++;
+      }
+      switch (outcome_of(r)) {
+        case NOL_OUTCOME_VERIFIED: verified++; break;
+        case NOL_OUTCOME_CACHED: cached++; break;
+        default: {
+          fail_open++;
+          char *reason = get(nol_result_fail_open_reason, r);
+          for (size_t k = 0; reason && k < sizeof reasons / sizeof reasons[0]; k++) {
+            if (!reasons[k].name) reasons[k].name = strdup(reason);
+            if (strcmp(reasons[k].name, reason) == 0) {
+              reasons[k].count++;
+              break;
+            }
+          }
+          nol_string_free(reason);
+        }
+      }
+      nol_result_free(r);
+    }
+    if (taken == 0) spurious++;
+  }
+  for (int t = 0; t < STARTERS; t++) pthread_join(threads[t], NULL);
+  printf("  %s: %d started, %d delivered in %.0f ms (%d wake-ups), slowest %.0f ms of a %u ms "
+         "budget; %d verified, %d cached, %d failed open\n",
+         label, n, delivered, now_ms() - t0, wakeups, worst, budget, verified, cached, fail_open);
+  for (size_t k = 0; k < sizeof reasons / sizeof reasons[0] && reasons[k].name; k++) {
+    printf("    failed open (%s): %d\n", reasons[k].name, reasons[k].count);
+    free(reasons[k].name);
+  }
+  int start_failures = 0;
+  for (int t = 0; t < STARTERS; t++) start_failures += s[t].start_failures;
+  CHECK(start_failures == 0);
+  CHECK(delivered == n);
+  CHECK(duplicates == 0);
+  CHECK(bad_data == 0);
+  CHECK(late == 0);
+  CHECK(spurious == 0); /* readable only while decisions wait */
+  /* Nothing more comes: the fd is quiet, next would block. */
+  CHECK(!fd_readable(fd, 100));
+  uint64_t data;
+  nol_result *r = NULL;
+  CHECK_STATUS(nol_client_next(client, &data, &r), NOL_STATUS_WOULD_BLOCK);
+  nol_stats stats;
+  CHECK_STATUS(nol_client_stats(client, &stats), NOL_STATUS_OK);
+  CHECK(stats.lookups == (uint64_t)n);
+  free(started);
+  free(seen);
+  nol_client_free(client);
+}
+
+static int storm_size(void) {
+  const char *n = getenv("NOL_TEST_ASYNC_N");
+  return n && atoi(n) > 0 ? atoi(n) : 2000;
+}
+
+static void test_nonblocking_storms(void) {
+  int n = storm_size();
+  storm("non-blocking: a poll loop, the sandbox", base_url, NULL, 400, n);
+  const char *slow = getenv("NOL_TEST_SLOW_URL"), *hang = getenv("NOL_TEST_HANG_URL");
+  const char *slow_key = getenv("NOL_TEST_SLOW_PUBLIC_KEY");
+  char *slow_pem = slow_key ? read_file(slow_key) : NULL;
+  if (slow && slow_pem)
+    storm("non-blocking: a poll loop, a slow sandbox (250 ms)", slow, slow_pem, 400, n);
+  else
+    printf("  (no NOL_TEST_SLOW_URL: the slow-sandbox storm is skipped)\n");
+  free(slow_pem);
+  if (hang)
+    storm("non-blocking: a poll loop, a hanging sandbox", hang, NULL, 300, n);
+  else
+    printf("  (no NOL_TEST_HANG_URL: the hanging-sandbox storm is skipped)\n");
+}
+
+/* Freeing a client with lookups pending never waits for them; they end by their deadline on
+ * libnol's threads and free their decisions (valgrind: no leak, no invalid access). */
+static void test_nonblocking_free_pending(void) {
+  test_name = "nol_client_free with non-blocking lookups pending";
+  const char *hang = getenv("NOL_TEST_HANG_URL");
+  nol_client *client = sandbox_client(300);
+  int fd = event_fd(client);
+  nol_call call = {0};
+  for (int i = 0; i < 40; i++) {
+    char number[32];
+    storm_number(i, number, sizeof number);
+    /* hanging (a per-number fault), verified, no record: some pending, some finished */
+    call.number = i % 3 == 0 ? "+14155550901" : number;
+    CHECK_STATUS(nol_lookup_start(client, &call, (uint64_t)i), NOL_STATUS_OK);
+  }
+  (void)fd_readable(fd, 100); /* some have finished and wait, undelivered */
+  double start = now_ms();
+  nol_client_free(client);
+  double took = now_ms() - start;
+  CHECK(took < 100 + (slack_ms > 400 ? slack_ms : 0));
+
+  if (hang) { /* and a whole hanging service */
+    nol_config *cfg = sandbox_config(300);
+    CHECK_STATUS(nol_config_set_base_url(cfg, hang), NOL_STATUS_OK);
+    client = NULL;
+    CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_OK);
+    nol_config_free(cfg);
+    for (int i = 0; client && i < 100; i++) {
+      char number[32];
+      storm_number(i, number, sizeof number);
+      call.number = number;
+      CHECK_STATUS(nol_lookup_start(client, &call, (uint64_t)i), NOL_STATUS_OK);
+    }
+    start = now_ms();
+    nol_client_free(client);
+    CHECK(now_ms() - start < 100 + (slack_ms > 400 ? slack_ms : 0));
+  }
+  /* Let the pending lookups end (after the free) before the leak check at exit. */
+  usleep((useconds_t)((300 + slack_ms + 200) * 1000));
+}
+
+/* fork(): a child gets its own queue and fd; lookups started in the parent are delivered in
+ * the parent only, even when they were pending at the fork. */
+static void test_fork_nonblocking(void) {
+  test_name = "fork() and the non-blocking lookup";
+  nol_client *client = sandbox_client(1500);
+  int parent_fd = event_fd(client);
+  nol_call call = {0};
+  call.number = "+14155550901"; /* hangs: pending in the parent at the fork */
+  CHECK_STATUS(nol_lookup_start(client, &call, 1), NOL_STATUS_OK);
+  call.number = "+14155551212"; /* finished and waiting at the fork */
+  CHECK_STATUS(nol_lookup_start(client, &call, 2), NOL_STATUS_OK);
+  CHECK(fd_readable(parent_fd, 3000));
+
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int bad = 0;
+    int fd = -1;
+    if (nol_client_event_fd(client, &fd) != NOL_STATUS_OK || fd < 0) _exit(1);
+    if (fd == parent_fd) bad |= 2;
+    uint64_t data = 0;
+    nol_result *r = NULL;
+    /* The parent's waiting decision is not the child's. */
+    if (nol_client_next(client, &data, &r) != NOL_STATUS_WOULD_BLOCK) bad |= 4;
+    if (fd_readable(fd, 0)) bad |= 8;
+    nol_call c = {0};
+    c.number = "+14155551212";
+    if (nol_lookup_start(client, &c, 3) != NOL_STATUS_OK) bad |= 16;
+    r = next_within(client, 9000, &data); /* within its budget, 1.5 s */
+    if (!r || data != 3) bad |= 32;
+    if (r && outcome_of(r) != NOL_OUTCOME_VERIFIED) bad |= 64; /* fetched, not the parent's cache */
+    nol_result_free(r);
+    /* The parent's pending lookup (data 1) never shows up here. */
+    if (next_within(client, 2000, &data) != NULL) bad |= 128;
+    nol_client_free(client);
+    _exit(bad);
+  }
+  CHECK(pid > 0);
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+    fprintf(stderr, "  child failed with code %d\n", WEXITSTATUS(status));
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  /* The parent gets both of its own, the hanging one failed open by its budget. */
+  int got = 0;
+  for (int k = 0; k < 2; k++) {
+    uint64_t data = 0;
+    nol_result *r = next_within(client, 5000, &data);
+    CHECK(r != NULL);
+    if (!r) break;
+    got |= 1 << data;
+    nol_result_free(r);
+  }
+  CHECK(got == ((1 << 1) | (1 << 2)));
+  CHECK(!fd_readable(parent_fd, 100));
+  nol_client_free(client);
+}
+
 /* ---- fork -------------------------------------------------------------------------------- */
 
 static void *hanging_lookup(void *arg) {
@@ -1188,6 +1586,11 @@ int main(void) {
   const char *only = getenv("NOL_TEST_ONLY");
   if (only && strcmp(only, "fork") == 0) {
     test_fork();
+    test_fork_nonblocking();
+  } else if (only && strcmp(only, "nonblocking") == 0) {
+    test_nonblocking_basics();
+    test_nonblocking_storms();
+    test_nonblocking_free_pending();
   } else {
     test_version_status_and_errors();
     test_client_from_environment(key_path);
@@ -1205,7 +1608,13 @@ int main(void) {
     test_result_json();
     test_precall_and_enroll();
     test_threads();
-    if (!only || strcmp(only, "no-fork") != 0) test_fork();
+    test_nonblocking_basics();
+    test_nonblocking_storms();
+    test_nonblocking_free_pending();
+    if (!only || strcmp(only, "no-fork") != 0) {
+      test_fork();
+      test_fork_nonblocking();
+    }
   }
 
   free(pem);
