@@ -2,19 +2,36 @@
  * nol: a Kamailio module that asks numbers.online about the calling number of an inbound
  * INVITE through libnol (the C ABI, include/nol.h), and ALWAYS fails open.
  *
- * Config:   nol_lookup()  nol_strip_inbound()   pseudo-variable $nol(key)
- * KEMI:     KSR.nol.lookup()  KSR.nol.strip_inbound()
+ * Config:   nol_lookup_async("ROUTE")  nol_lookup()  nol_strip_inbound()   $nol(key)
+ * KEMI:     KSR.nol.lookup_async("callback")  KSR.nol.lookup()  KSR.nol.strip_inbound()
  *
- * Process model: Kamailio forks its SIP workers after mod_init. mod_init only checks the
- * configuration (it makes one client and frees it again, so a bad key file or URL stops
- * Kamailio at start-up with a clear message). Every worker then makes its own nol_client in
- * child_init: its own worker threads, connections and cache. A worker serves one SIP message at
- * a time, so the last lookup's values live in per-process memory and $nol(...) reads them; they
- * belong to the message that made them and read as $null in any other message.
+ * Process model (non-blocking, nol_lookup_async): ONE libnol client per Kamailio instance,
+ * held by one module process ("nol lookups", forked from the main process in child_init like
+ * http_async_client's workers). A SIP worker never waits on the service: it creates the
+ * INVITE's transaction (t_newtran, so a retransmission is absorbed by tm and never looked up
+ * again), copies the call's fields (caller from P-Asserted-Identity or From, verstat,
+ * Identity attestation, R-URI user) into one shared-memory block, suspends the transaction
+ * (tm t_suspend), writes the block's address into a pipe (8 bytes: atomic) and stops its
+ * script. The nol process polls that pipe and libnol's event fd: a request becomes
+ * nol_lookup_start(user_data = the block); a decision becomes the current $nol(...) and the
+ * transaction is resumed with t_continue (the resume route, or the KEMI callback, runs in the
+ * nol process), then the block is freed. libnol always delivers a decision within the budget
+ * (fail open), so every suspended transaction resumes within it. The cache, single-flight,
+ * circuit breaker, rate limit and connections are the one client's: one paid lookup per
+ * caller per TTL for the whole instance.
  *
- * Fail open: nol_lookup() always leaves the pseudo-variables describing a decision. When libnol
- * cannot answer (timeout, error, bad signature, no client in this process, a libnol bug) the
- * action is allow_with_default_policy and the SIP code is the route-advance code.
+ * mod_init only checks the configuration (it makes one client and frees it again, so a bad key
+ * file or URL stops Kamailio at start-up with a clear message) and makes the pipe. The blocking
+ * nol_lookup() (kept for stateless configs without tm) makes a client in the process that
+ * calls it, on first use, and blocks that process for at most the budget.
+ *
+ * $nol(key) reads the decision of the message being handled: in the nol process, of the
+ * transaction being resumed; after nol_lookup(), of the message that made it. Anywhere else it
+ * reads $null.
+ *
+ * Fail open: every path leaves the pseudo-variables describing a decision. When libnol cannot
+ * answer (timeout, error, bad signature, no client, a libnol bug) the action is
+ * allow_with_default_policy and the SIP code is the route-advance code.
  *
  * The API key comes from the `api_key` parameter or the NUMBERS_ONLINE_API_KEY environment
  * variable; it is handed to libnol and never logged.
@@ -24,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,7 +49,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../core/action.h"
+#include "../../core/cfg/cfg_struct.h"
 #include "../../core/counters.h"
+#include "../../core/daemonize.h"
 #include "../../core/data_lump.h"
 #include "../../core/dprint.h"
 #include "../../core/kemi.h"
@@ -41,10 +62,13 @@
 #include "../../core/parser/parse_from.h"
 #include "../../core/parser/parse_ppi_pai.h"
 #include "../../core/parser/parse_uri.h"
+#include "../../core/pt.h"
 #include "../../core/pvar.h"
+#include "../../core/route.h"
 #include "../../core/sr_module.h"
 #include "../../core/str.h"
 #include "../../core/ut.h"
+#include "../../modules/tm/tm_load.h"
 
 #include <nol.h>
 
@@ -63,9 +87,14 @@ static char *p_base_url = NULL;         /* else NOL_BASE_URL, else https://numbe
 static char *p_public_key_file = NULL;  /* else NOL_PUBLIC_KEY (a path) */
 static int p_budget_ms = NOL_UNSET;
 static int p_cache_size = NOL_UNSET;
-/* A Kamailio worker looks up one call at a time: a few requests in flight cover the ones a
- * timeout left behind, without libnol's default pool of 32 threads in every worker. */
-static int p_max_in_flight = 4;
+/* Unset, the module picks per client (libnol starts that many threads in it): the nol
+ * process's client serves every SIP worker's calls at once (64 INVITEs outstanding from new
+ * callers against a service that takes 250 ms need 64 requests in flight, plus the ones a
+ * timeout left behind); a process that blocks in nol_lookup() looks up one call at a time, and
+ * a few cover the requests a timeout left behind. */
+static int p_max_in_flight = NOL_UNSET;
+#define NOL_PROCESS_MAX_IN_FLIGHT 128
+#define BLOCKING_MAX_IN_FLIGHT 4
 static char *p_default_country = NULL;
 static int p_circuit_breaker = NOL_UNSET;
 static int p_breaker_failures = NOL_UNSET;
@@ -103,9 +132,31 @@ static param_export_t params[] = {
 
 /* ---- per-process state ------------------------------------------------------------------- */
 
-static nol_config *nol_cfg = NULL; /* made in mod_init, inherited by every worker */
-static nol_client *nol_cli = NULL; /* made per worker in child_init (or on first use) */
+static nol_config *nol_cfg = NULL; /* made in mod_init, inherited by every process */
+/* The nol process's client (made after its fork), or, in a process that calls the blocking
+ * nol_lookup(), that process's own (made on first use). */
+static nol_client *nol_cli = NULL;
 static int nol_cli_tried = 0;
+
+static tm_api_t tmb;       /* tm's API; tmb.t_suspend is NULL without tm */
+static int nol_tm_loaded = 0;
+/* Requests from the SIP workers to the nol process: the address of an nol_req_t in shared
+ * memory, 8 bytes per write (atomic: below PIPE_BUF), both ends non-blocking. Made in mod_init,
+ * before any fork. */
+static int nol_pipe[2] = {-1, -1};
+
+/* One suspended INVITE, in shared memory: made by a SIP worker, freed by the nol process. */
+typedef struct nol_req {
+	unsigned int tindex; /* the suspended transaction */
+	unsigned int tlabel;
+	int route;           /* the resume route's index in main_rt, or -1 with KEMI */
+	str cbname;          /* the KEMI callback (points into this block) */
+	const char *fail;    /* when set: no lookup, fail open with this reason (a constant) */
+	char *number;        /* the nol_call fields, NUL-terminated, in this block, or NULL */
+	char *verstat;
+	char *attestation;
+	char *to;
+} nol_req_t;
 
 /* The keys of $nol(key). */
 enum nol_key {
@@ -137,6 +188,9 @@ static const char *nol_key_names[NK_COUNT] = {
 typedef struct nol_last {
 	unsigned int msg_id; /* the message these values belong to */
 	int msg_pid;
+	int resuming;        /* in the nol process: they belong to this transaction instead */
+	unsigned int tindex;
+	unsigned int tlabel;
 	int valid;
 	int risk;
 	int code;
@@ -158,6 +212,7 @@ static void last_reset(void)
 		}
 	}
 	nol_last.valid = 0;
+	nol_last.resuming = 0;
 	nol_last.risk = -1;
 	nol_last.code = p_route_advance_code;
 	nol_last.failed_open = 1;
@@ -249,8 +304,10 @@ static int is_token_char(unsigned char c)
 static void last_fail_open(struct sip_msg *msg, const char *reason)
 {
 	last_reset();
-	nol_last.msg_id = msg->id;
-	nol_last.msg_pid = msg->pid;
+	if(msg) {
+		nol_last.msg_id = msg->id;
+		nol_last.msg_pid = msg->pid;
+	}
 	nol_last.valid = 1;
 	set_const(NK_ACTION, "allow_with_default_policy");
 	set_const(NK_OUTCOME, "fail_open");
@@ -437,10 +494,12 @@ error:
 /* Makes this process's client. libnol starts its worker threads here: they inherit the signal
  * mask of the calling thread, so every signal is blocked around the call and Kamailio's
  * handlers only ever run on Kamailio's own thread. */
-static int make_client(nol_client **out)
+static int make_client_sized(nol_client **out, int max_in_flight)
 {
 	sigset_t all, old;
 	nol_status st;
+	if(p_max_in_flight == NOL_UNSET && set_int("max_in_flight", max_in_flight) < 0)
+		return -1;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	st = nol_client_new(nol_cfg, out);
@@ -452,9 +511,16 @@ static int make_client(nol_client **out)
 	return 0;
 }
 
+/* A client for a process that blocks in nol_lookup() (and mod_init's probe). */
+static int make_client(nol_client **out)
+{
+	return make_client_sized(out, BLOCKING_MAX_IN_FLIGHT);
+}
+
 /* ---- module life cycle ------------------------------------------------------------------- */
 
 static int register_counters(void);
+static void nol_process_main(void);
 
 static int mod_init(void)
 {
@@ -463,13 +529,30 @@ static int mod_init(void)
 		return -1;
 	if(build_config() < 0)
 		return -1;
-	/* Check the whole configuration now (key, URL, public key), then drop the probe: the
-	 * workers make their own clients after the fork. */
+	/* Check the whole configuration now (key, URL, public key), then drop the probe: the nol
+	 * process makes the instance's client after the fork. */
 	if(make_client(&probe) < 0) {
 		LM_ERR("nol: fix the module parameters (or NUMBERS_ONLINE_API_KEY / NOL_PUBLIC_KEY)\n");
 		return -1;
 	}
 	nol_client_free(probe);
+	memset(&tmb, 0, sizeof(tmb));
+	if(load_tm_api(&tmb) == 0 && tmb.t_suspend && tmb.t_continue && tmb.t_newtran) {
+		nol_tm_loaded = 1;
+	} else {
+		memset(&tmb, 0, sizeof(tmb));
+		LM_INFO("nol: tm is not loaded: only the blocking nol_lookup() is available\n");
+	}
+	if(pipe(nol_pipe) < 0 || fcntl(nol_pipe[0], F_SETFL, O_NONBLOCK) < 0
+			|| fcntl(nol_pipe[1], F_SETFL, O_NONBLOCK) < 0
+			|| fcntl(nol_pipe[0], F_SETFD, FD_CLOEXEC) < 0
+			|| fcntl(nol_pipe[1], F_SETFD, FD_CLOEXEC) < 0) {
+		LM_ERR("nol: cannot make the request pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	/* the nol process: it holds the instance's client and resumes the transactions */
+	register_procs(1);
+	cfg_register_child(1);
 	LM_INFO("nol: libnol %s, budget %s ms, cache %s, block %s, screening contact %s\n",
 			nol_version(), int_text(p_budget_ms), int_text(p_cache_size),
 			p_block == NOL_UNSET || p_block == 0 ? "off" : "on",
@@ -479,13 +562,21 @@ static int mod_init(void)
 
 static int child_init(int rank)
 {
-	/* Only the SIP workers look numbers up; other processes make a client on first use. */
-	if(rank == PROC_INIT || rank == PROC_MAIN || rank == PROC_TCP_MAIN || rank < 0)
+	int pid;
+	/* Only the main process forks the nol process, once. Every other process (SIP workers,
+	 * timers, the nol process itself, which comes back here as PROC_RPC) has nothing to do:
+	 * a process that calls the blocking nol_lookup() makes its client on first use. */
+	if(rank != PROC_MAIN)
 		return 0;
-	nol_cli_tried = 1;
-	if(make_client(&nol_cli) < 0) {
-		/* Not fatal: this worker fails open (reason not_configured) on every lookup. */
-		nol_cli = NULL;
+	pid = fork_process(PROC_RPC, "nol lookups", 1);
+	if(pid < 0) {
+		LM_ERR("nol: cannot fork the nol process\n");
+		return -1;
+	}
+	if(pid == 0) {
+		if(cfg_child_init())
+			return -1;
+		nol_process_main(); /* never returns */
 	}
 	return 0;
 }
@@ -574,13 +665,55 @@ static const struct {
 	{NK_DISPLAY_LINE, nol_result_display_line},
 };
 
-static int nol_lookup_once(sip_msg_t *msg)
+/* The call's fields, as views into the request (not NUL-terminated). */
+typedef struct nol_fields {
+	str number;
+	str verstat;
+	str attestation;
+	str to;
+} nol_fields_t;
+
+/* Reads the call out of the request. Returns NULL, or the reason to fail open without asking
+ * (a constant). */
+static const char *extract_call(sip_msg_t *msg, nol_fields_t *f)
 {
 	struct hdr_field *caller_hf = NULL, *identity_hf;
-	char *number = NULL, *verstat = NULL, *attestation = NULL, *to = NULL;
-	nol_call call;
-	nol_result *res = NULL;
-	nol_status st;
+
+	memset(f, 0, sizeof(*f));
+	if(parse_headers(msg, HDR_EOH_F, 0) < 0) {
+		LM_WARN("nol: cannot parse the headers: failing open\n");
+		return "unparseable_request";
+	}
+	/* The caller: P-Asserted-Identity, else From (whole header values: libnol reads the
+	 * number out of the URI). */
+	if(msg->pai && msg->pai->body.len > 0)
+		caller_hf = msg->pai;
+	else if(msg->from && msg->from->body.len > 0)
+		caller_hf = msg->from;
+	if(caller_hf == NULL)
+		return "invalid_number";
+	f->number = caller_hf->body;
+	/* The verstat rides on the caller's URI or header parameters (RFC 8224 / ATIS-1000074):
+	 * hand libnol the header value that carries one. */
+	if(str_contains_ci(&caller_hf->body, "verstat"))
+		f->verstat = caller_hf->body;
+	else if(caller_hf != msg->from && msg->from
+			&& str_contains_ci(&msg->from->body, "verstat"))
+		f->verstat = msg->from->body;
+	/* The attestation: the SHAKEN Identity header (libnol reads `attest` from its PASSporT). */
+	identity_hf = msg->identity ? msg->identity : find_header(msg, "Identity");
+	if(identity_hf && identity_hf->body.len > 0)
+		f->attestation = identity_hf->body;
+	/* The receiver: the R-URI's user part. */
+	if(parse_sip_msg_uri(msg) >= 0 && msg->parsed_uri.user.len > 0)
+		f->to = msg->parsed_uri.user;
+	return NULL;
+}
+
+/* Makes $nol(...) describe libnol's result (not yet bound to a message). Returns 1 with an
+ * answer, 2 when it failed open. */
+static int last_from_result(const nol_result *res)
+{
 	nol_outcome outcome;
 	uint16_t code = 0;
 	int32_t risk = -1;
@@ -590,74 +723,7 @@ static int nol_lookup_once(sip_msg_t *msg)
 	size_t hlen = 0;
 	int ret = 1;
 
-	if(msg == NULL)
-		return -1;
-	if(nol_cli == NULL && !nol_cli_tried && nol_cfg != NULL) {
-		nol_cli_tried = 1;
-		if(make_client(&nol_cli) < 0)
-			nol_cli = NULL;
-	}
-	if(nol_cli == NULL) {
-		last_fail_open(msg, "not_configured");
-		return 2;
-	}
-
-	if(parse_headers(msg, HDR_EOH_F, 0) < 0) {
-		LM_WARN("nol: cannot parse the headers: failing open\n");
-		last_fail_open(msg, "unparseable_request");
-		return 2;
-	}
-
-	/* The caller: P-Asserted-Identity, else From (whole header values: libnol reads the
-	 * number out of the URI). */
-	if(msg->pai && msg->pai->body.len > 0)
-		caller_hf = msg->pai;
-	else if(msg->from && msg->from->body.len > 0)
-		caller_hf = msg->from;
-	if(caller_hf == NULL) {
-		last_fail_open(msg, "invalid_number");
-		return 2;
-	}
-	number = str_dupz(&caller_hf->body);
-	/* The verstat rides on the caller's URI or header parameters (RFC 8224 / ATIS-1000074):
-	 * hand libnol the header value that carries one. */
-	if(str_contains_ci(&caller_hf->body, "verstat"))
-		verstat = str_dupz(&caller_hf->body);
-	else if(caller_hf != msg->from && msg->from
-			&& str_contains_ci(&msg->from->body, "verstat"))
-		verstat = str_dupz(&msg->from->body);
-	/* The attestation: the SHAKEN Identity header (libnol reads `attest` from its PASSporT). */
-	identity_hf = msg->identity ? msg->identity : find_header(msg, "Identity");
-	if(identity_hf && identity_hf->body.len > 0)
-		attestation = str_dupz(&identity_hf->body);
-	/* The receiver: the R-URI's user part. */
-	if(parse_sip_msg_uri(msg) >= 0 && msg->parsed_uri.user.len > 0)
-		to = str_dupz(&msg->parsed_uri.user);
-
-	if(number == NULL) {
-		ret = 2;
-		last_fail_open(msg, "invalid_number");
-		goto done;
-	}
-
-	memset(&call, 0, sizeof(call));
-	call.number = number;
-	call.context = "inbound_voice";
-	call.to = to;
-	call.verstat = verstat;
-	call.attestation = attestation;
-
-	st = nol_lookup(nol_cli, &call, &res);
-	if(st != NOL_STATUS_OK || res == NULL) {
-		LM_WARN("nol: lookup error %s: failing open\n", nol_status_str(st));
-		last_fail_open(msg, "internal");
-		ret = 2;
-		goto done;
-	}
-
 	last_reset();
-	nol_last.msg_id = msg->id;
-	nol_last.msg_pid = msg->pid;
 	nol_last.valid = 1;
 
 	for(i = 0; i < sizeof(string_fields) / sizeof(string_fields[0]); i++) {
@@ -682,9 +748,9 @@ static int nol_lookup_once(sip_msg_t *msg)
 								  : (outcome == NOL_OUTCOME_CACHED ? "cached" : "fail_open"));
 	if(nol_last.failed_open) {
 		ret = 2;
+		s = NULL;
 		if(nol_result_fail_open_reason(res, &s) == NOL_STATUS_OK)
 			take(NK_FAIL_REASON, s);
-		s = NULL;
 	}
 
 	/* The trusted-network headers, as one block for append_to_reply() / append_hf(). Each
@@ -730,6 +796,64 @@ static int nol_lookup_once(sip_msg_t *msg)
 	}
 	if(nol_last.str[NK_HEADERS] == NULL)
 		set_const(NK_HEADERS, "X-NumbersOnline-Action: allow_with_default_policy\r\n");
+	return ret;
+}
+
+/* ---- the blocking lookup: nol_lookup() ---------------------------------------------------- */
+
+static int nol_lookup_once(sip_msg_t *msg)
+{
+	nol_fields_t f;
+	const char *fail;
+	char *number = NULL, *verstat = NULL, *attestation = NULL, *to = NULL;
+	nol_call call;
+	nol_result *res = NULL;
+	nol_status st;
+	int ret;
+
+	if(msg == NULL)
+		return -1;
+	if(nol_cli == NULL && !nol_cli_tried && nol_cfg != NULL) {
+		nol_cli_tried = 1;
+		if(make_client(&nol_cli) < 0)
+			nol_cli = NULL;
+	}
+	if(nol_cli == NULL) {
+		last_fail_open(msg, "not_configured");
+		return 2;
+	}
+	fail = extract_call(msg, &f);
+	if(fail != NULL) {
+		last_fail_open(msg, fail);
+		return 2;
+	}
+	number = str_dupz(&f.number);
+	verstat = str_dupz(&f.verstat);
+	attestation = str_dupz(&f.attestation);
+	to = str_dupz(&f.to);
+	if(number == NULL) {
+		ret = 2;
+		last_fail_open(msg, "invalid_number");
+		goto done;
+	}
+
+	memset(&call, 0, sizeof(call));
+	call.number = number;
+	call.context = "inbound_voice";
+	call.to = to;
+	call.verstat = verstat;
+	call.attestation = attestation;
+
+	st = nol_lookup(nol_cli, &call, &res);
+	if(st != NOL_STATUS_OK || res == NULL) {
+		LM_WARN("nol: lookup error %s: failing open\n", nol_status_str(st));
+		last_fail_open(msg, "internal");
+		ret = 2;
+		goto done;
+	}
+	ret = last_from_result(res);
+	nol_last.msg_id = msg->id;
+	nol_last.msg_pid = msg->pid;
 
 done:
 	if(res)
@@ -758,6 +882,176 @@ static int w_nol_lookup(struct sip_msg *msg, char *p1, char *p2)
 	return ki_nol_lookup(msg);
 }
 
+/* ---- the non-blocking lookup: nol_lookup_async(route) in a SIP worker ---------------------- */
+
+/* Copies a field into the request block at *p (NUL-terminated), or NULL when empty. */
+static char *req_put(char **p, const str *s)
+{
+	char *d;
+	if(s->s == NULL || s->len <= 0)
+		return NULL;
+	d = *p;
+	memcpy(d, s->s, s->len);
+	d[s->len] = '\0';
+	*p += s->len + 1;
+	return d;
+}
+
+static nol_req_t *req_new(sip_msg_t *msg, int route, const str *cbname)
+{
+	nol_fields_t f;
+	const char *fail;
+	nol_req_t *req;
+	size_t size;
+	char *p;
+
+	fail = extract_call(msg, &f);
+	size = sizeof(nol_req_t) + (cbname ? cbname->len + 1 : 0) + f.number.len + 1
+		   + f.verstat.len + 1 + f.attestation.len + 1 + f.to.len + 1;
+	req = (nol_req_t *)shm_malloc(size);
+	if(req == NULL) {
+		SHM_MEM_ERROR;
+		return NULL;
+	}
+	memset(req, 0, sizeof(*req));
+	p = (char *)(req + 1);
+	req->route = route;
+	req->fail = fail;
+	if(cbname && cbname->len > 0) {
+		req->cbname.s = p;
+		req->cbname.len = cbname->len;
+		memcpy(p, cbname->s, cbname->len);
+		p[cbname->len] = '\0';
+		p += cbname->len + 1;
+	}
+	if(fail == NULL) {
+		req->number = req_put(&p, &f.number);
+		req->verstat = req_put(&p, &f.verstat);
+		req->attestation = req_put(&p, &f.attestation);
+		req->to = req_put(&p, &f.to);
+		if(req->number == NULL)
+			req->fail = "invalid_number";
+	}
+	return req;
+}
+
+/* The hand-over failed (no shared memory, the pipe full): the worker decides itself, failed
+ * open at once, and runs the resume route (or KEMI callback) now, so that the call still gets
+ * exactly one decision. */
+static int decide_here(sip_msg_t *msg, int route, const str *cbname, const char *reason)
+{
+	sr_kemi_eng_t *keng;
+	str evname = str_init("nol:decided");
+	last_fail_open(msg, reason);
+	count_decision();
+	keng = sr_kemi_eng_get();
+	if(keng != NULL && cbname && cbname->len > 0) {
+		if(sr_kemi_route(keng, msg, REQUEST_ROUTE, (str *)cbname, &evname) < 0)
+			LM_ERR("nol: error running the callback %.*s\n", cbname->len, cbname->s);
+	} else if(route >= 0 && main_rt.rlist[route] != NULL) {
+		run_top_route(main_rt.rlist[route], msg, 0);
+	}
+	return 0;
+}
+
+/* Suspends the INVITE's transaction and hands the call to the nol process. Returns 0: the
+ * script stops here (the resume route carries on); -1 when it cannot be used (no tm, an
+ * unknown route). */
+static int nol_lookup_async_helper(sip_msg_t *msg, int route, const str *cbname)
+{
+	tm_cell_t *t;
+	nol_req_t *req;
+	unsigned int tindex = 0, tlabel = 0;
+	int r;
+	ssize_t w;
+
+	if(msg == NULL)
+		return -1;
+	if(!nol_tm_loaded) {
+		LM_ERR("nol: nol_lookup_async() needs the tm module (loadmodule \"tm.so\")\n");
+		return -1;
+	}
+	t = tmb.t_gett();
+	if(t == NULL || t == T_UNDEFINED) {
+		r = tmb.t_newtran(msg);
+		if(r == 0)
+			return 0; /* a retransmission (or an ACK): tm absorbed it */
+		if(r < 0) {
+			LM_ERR("nol: cannot create the transaction (%d)\n", r);
+			return -1;
+		}
+	}
+	req = req_new(msg, route, cbname);
+	if(req == NULL)
+		return decide_here(msg, route, cbname, "internal");
+	r = tmb.t_suspend(msg, &tindex, &tlabel);
+	if(r != 0) {
+		/* 1: the transaction was canceled; <0: a final reply went out already or tm failed */
+		shm_free(req);
+		if(r > 0)
+			return 0;
+		LM_ERR("nol: cannot suspend the transaction (%d)\n", r);
+		return -1;
+	}
+	req->tindex = tindex;
+	req->tlabel = tlabel;
+	do {
+		w = write(nol_pipe[1], &req, sizeof(req));
+	} while(w < 0 && errno == EINTR);
+	if(w != (ssize_t)sizeof(req)) {
+		LM_WARN("nol: the nol process is not taking requests (%s): failing open\n",
+				w < 0 ? strerror(errno) : "short write");
+		shm_free(req);
+		if(tmb.t_cancel_suspend && tmb.t_cancel_suspend(tindex, tlabel) < 0)
+			LM_ERR("nol: cannot cancel the suspension [%u:%u]\n", tindex, tlabel);
+		return decide_here(msg, route, cbname, "busy");
+	}
+	return 0;
+}
+
+static int fixup_lookup_async(void **param, int param_no)
+{
+	if(param_no != 1)
+		return 0;
+	if(!nol_tm_loaded) {
+		LM_ERR("nol: nol_lookup_async() needs the tm module (loadmodule \"tm.so\" before "
+			   "nol)\n");
+		return -1;
+	}
+	return fixup_spve_null(param, param_no);
+}
+
+static int w_nol_lookup_async(struct sip_msg *msg, char *p1, char *p2)
+{
+	str name = STR_NULL;
+	char buf[128];
+	int route;
+	if(fixup_get_svalue(msg, (gparam_t *)p1, &name) < 0 || name.len <= 0
+			|| name.len >= (int)sizeof(buf)) {
+		LM_ERR("nol: nol_lookup_async() needs the name of a route\n");
+		return -1;
+	}
+	memcpy(buf, name.s, name.len);
+	buf[name.len] = '\0';
+	route = route_lookup(&main_rt, buf);
+	if(route < 0 || main_rt.rlist[route] == NULL) {
+		LM_ERR("nol: no route[%s] to resume in\n", buf);
+		return -1;
+	}
+	return nol_lookup_async_helper(msg, route, NULL);
+}
+
+static int ki_nol_lookup_async(sip_msg_t *msg, str *cbname)
+{
+	if(cbname == NULL || cbname->s == NULL || cbname->len <= 0) {
+		LM_ERR("nol: KSR.nol.lookup_async() needs the name of a callback\n");
+		return -1;
+	}
+	return nol_lookup_async_helper(msg, -1, cbname);
+}
+
+/* ---- nol_strip_inbound() ------------------------------------------------------------------ */
+
 /* Removes every inbound X-NumbersOnline-* header: anyone upstream can forge them, so strip
  * them at the edge of the trusted network before adding libnol's own. Returns the number
  * removed + 1 (so 1, a true value, when there were none). */
@@ -785,6 +1079,151 @@ static int w_nol_strip_inbound(struct sip_msg *msg, char *p1, char *p2)
 	return ki_nol_strip_inbound(msg);
 }
 
+/* ---- the nol process ---------------------------------------------------------------------- */
+
+/* Makes the decision the current one, resumes its transaction (the resume route runs here),
+ * and frees the request. */
+static void resume(nol_req_t *req)
+{
+	sr_kemi_eng_t *keng = sr_kemi_eng_get();
+	nol_last.resuming = 1;
+	nol_last.tindex = req->tindex;
+	nol_last.tlabel = req->tlabel;
+	count_decision();
+	if(keng != NULL && req->cbname.len > 0) {
+		if(tmb.t_continue_cb(req->tindex, req->tlabel, &req->cbname, NULL) < 0)
+			LM_WARN("nol: transaction [%u:%u] not resumed (gone)\n", req->tindex,
+					req->tlabel);
+	} else if(req->route >= 0 && main_rt.rlist[req->route] != NULL) {
+		if(tmb.t_continue(req->tindex, req->tlabel, main_rt.rlist[req->route]) < 0)
+			LM_WARN("nol: transaction [%u:%u] not resumed (gone)\n", req->tindex,
+					req->tlabel);
+	}
+	last_reset();
+	shm_free(req);
+}
+
+static void resume_fail_open(nol_req_t *req, const char *reason)
+{
+	last_fail_open(NULL, reason);
+	resume(req);
+}
+
+/* A request from a SIP worker: start its lookup (its decision comes through the event fd), or
+ * resume it at once, failed open, when there is nothing to ask. */
+static void start_lookup(nol_req_t *req)
+{
+	nol_call call;
+	nol_status st;
+	if(req->fail) {
+		resume_fail_open(req, req->fail);
+		return;
+	}
+	if(nol_cli == NULL) {
+		resume_fail_open(req, "not_configured");
+		return;
+	}
+	memset(&call, 0, sizeof(call));
+	call.number = req->number;
+	call.context = "inbound_voice";
+	call.to = req->to;
+	call.verstat = req->verstat;
+	call.attestation = req->attestation;
+	st = nol_lookup_start(nol_cli, &call, (uint64_t)(uintptr_t)req);
+	if(st != NOL_STATUS_OK) {
+		LM_WARN("nol: lookup error %s: failing open\n", nol_status_str(st));
+		resume_fail_open(req, "internal");
+	}
+}
+
+static void drain_requests(void)
+{
+	nol_req_t *reqs[64];
+	ssize_t n;
+	size_t i;
+	for(;;) {
+		n = read(nol_pipe[0], reqs, sizeof(reqs));
+		if(n < 0 && errno == EINTR)
+			continue;
+		if(n <= 0)
+			return;
+		/* a whole number of pointers: each was written whole (8 bytes, atomic) */
+		for(i = 0; i < (size_t)n / sizeof(reqs[0]); i++)
+			start_lookup(reqs[i]);
+		if((size_t)n < sizeof(reqs))
+			return;
+	}
+}
+
+static void drain_decisions(void)
+{
+	uint64_t user_data;
+	nol_result *res;
+	nol_status st;
+	nol_req_t *req;
+	for(;;) {
+		res = NULL;
+		user_data = 0;
+		st = nol_client_next(nol_cli, &user_data, &res);
+		if(st == NOL_STATUS_WOULD_BLOCK)
+			return;
+		req = (nol_req_t *)(uintptr_t)user_data;
+		if(st != NOL_STATUS_OK || res == NULL) {
+			LM_ERR("nol: next decision: %s\n", nol_error_text(st));
+			if(res)
+				nol_result_free(res);
+			if(req == NULL)
+				return;
+			resume_fail_open(req, "internal");
+			continue;
+		}
+		last_from_result(res);
+		nol_result_free(res);
+		resume(req);
+	}
+}
+
+static void nol_process_main(void)
+{
+	struct pollfd fds[2];
+	int efd = -1, nfds = 1, r;
+
+	close(nol_pipe[1]);
+	nol_pipe[1] = -1;
+	nol_cli_tried = 1;
+	if(make_client_sized(&nol_cli, NOL_PROCESS_MAX_IN_FLIGHT) < 0) {
+		nol_cli = NULL; /* every call fails open (not_configured) */
+	} else if(nol_client_event_fd(nol_cli, &efd) != NOL_STATUS_OK || efd < 0) {
+		LM_ERR("nol: no event fd from libnol: failing open on every call\n");
+		nol_client_free(nol_cli);
+		nol_cli = NULL;
+	}
+	LM_INFO("nol: the nol process holds the instance's client (%s)\n",
+			nol_cli ? "ready" : "none: failing open");
+	fds[0].fd = nol_pipe[0];
+	fds[0].events = POLLIN;
+	if(nol_cli) {
+		fds[1].fd = efd;
+		fds[1].events = POLLIN;
+		nfds = 2;
+	}
+	for(;;) {
+		fds[0].revents = fds[1].revents = 0;
+		r = poll(fds, nfds, -1);
+		if(r < 0) {
+			if(errno == EINTR)
+				continue;
+			LM_ERR("nol: poll: %s\n", strerror(errno));
+			ksr_exit(-1);
+		}
+		cfg_update();
+		if(nfds == 2 && fds[1].revents)
+			drain_decisions();
+		if(fds[0].revents)
+			drain_requests();
+	}
+}
+
 /* ---- $nol(key) --------------------------------------------------------------------------- */
 
 static int pv_parse_nol(pv_spec_p sp, str *in)
@@ -808,6 +1247,21 @@ static int pv_parse_nol(pv_spec_p sp, str *in)
 	return -1;
 }
 
+/* Whether the current decision belongs to msg: in the nol process, while its transaction is
+ * resumed (msg is then tm's copy of the INVITE); else, the message nol_lookup() ran for. */
+static int decision_is_for(struct sip_msg *msg)
+{
+	tm_cell_t *t;
+	if(nol_last.resuming) {
+		if(!nol_tm_loaded)
+			return 0;
+		t = tmb.t_gett();
+		return t != NULL && t != T_UNDEFINED && t->hash_index == nol_last.tindex
+			   && t->label == nol_last.tlabel;
+	}
+	return nol_last.msg_id == msg->id && nol_last.msg_pid == msg->pid;
+}
+
 static int pv_get_nol(struct sip_msg *msg, pv_param_t *param, pv_value_t *res)
 {
 	int k;
@@ -816,7 +1270,7 @@ static int pv_get_nol(struct sip_msg *msg, pv_param_t *param, pv_value_t *res)
 	k = param->pvn.u.isname.name.n;
 	if(k < 0 || k >= NK_COUNT)
 		return pv_get_null(msg, param, res);
-	if(!nol_last.valid || nol_last.msg_id != msg->id || nol_last.msg_pid != msg->pid)
+	if(!nol_last.valid || !decision_is_for(msg))
 		return pv_get_null(msg, param, res);
 	switch(k) {
 		case NK_RISK:
@@ -838,6 +1292,8 @@ static int pv_get_nol(struct sip_msg *msg, pv_param_t *param, pv_value_t *res)
 static cmd_export_t cmds[] = {
 	{"nol_lookup", (cmd_function)w_nol_lookup, 0, 0, 0, REQUEST_ROUTE | FAILURE_ROUTE
 		| BRANCH_ROUTE | ONREPLY_ROUTE},
+	{"nol_lookup_async", (cmd_function)w_nol_lookup_async, 1, fixup_lookup_async,
+		fixup_free_spve_null, REQUEST_ROUTE},
 	{"nol_strip_inbound", (cmd_function)w_nol_strip_inbound, 0, 0, 0, REQUEST_ROUTE
 		| FAILURE_ROUTE | BRANCH_ROUTE},
 	{0, 0, 0, 0, 0, 0}
@@ -865,6 +1321,11 @@ static sr_kemi_t sr_kemi_nol_exports[] = {
 	{ str_init("nol"), str_init("lookup"),
 		SR_KEMIP_INT, ki_nol_lookup,
 		{ SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE,
+			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
+	},
+	{ str_init("nol"), str_init("lookup_async"),
+		SR_KEMIP_INT, ki_nol_lookup_async,
+		{ SR_KEMIP_STR, SR_KEMIP_NONE, SR_KEMIP_NONE,
 			SR_KEMIP_NONE, SR_KEMIP_NONE, SR_KEMIP_NONE }
 	},
 	{ str_init("nol"), str_init("strip_inbound"),

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ class SipClient:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.local = self.sock.getsockname()
+        self.ruris: dict[str, str] = {}
 
     def close(self) -> None:
         self.sock.close()
@@ -93,6 +95,7 @@ class SipClient:
         host, port = self.local
         from_uri = from_uri or f"sip:{caller}@carrier.example;user=phone"
         disp = f'"{from_display}" ' if from_display is not None else ""
+        self.ruris[call_id] = f"sip:{to}@sbc.example;user=phone"
         lines = [
             f"INVITE sip:{to}@sbc.example;user=phone SIP/2.0",
             f"Via: SIP/2.0/UDP {host}:{port};branch={branch};rport",
@@ -112,6 +115,82 @@ class SipClient:
     def send(self, data: bytes) -> None:
         self.sock.sendto(data, self.server)
 
+    def ack(self, reply: Reply) -> None:
+        """ACKs a final non-2xx reply to an INVITE, as a UAC must (RFC 3261 17.1.1.3): a
+        transactional reply is retransmitted by Kamailio's tm until it is ACKed."""
+        cid = reply.one("Call-ID")
+        cseq = (reply.one("CSeq") or "").split()
+        via = reply.all("Via")
+        if reply.code < 300 or not cid or cid not in self.ruris or len(cseq) != 2 \
+                or cseq[1] != "INVITE" or not via:
+            return
+        msg = "\r\n".join([
+            f"ACK {self.ruris[cid]} SIP/2.0",
+            f"Via: {via[0]}",
+            "Max-Forwards: 70",
+            f"From: {reply.one('From')}",
+            f"To: {reply.one('To')}",
+            f"Call-ID: {cid}",
+            f"CSeq: {cseq[0]} ACK",
+            "Content-Length: 0", "", "",
+        ])
+        self.send(msg.encode("utf-8", errors="surrogateescape"))
+
+    def next_final(self, timeout: float) -> Reply | None:
+        """The next final reply to an INVITE of this client (ACKed), or None after timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([self.sock], [], [], left)
+            if not r:
+                return None
+            data, _ = self.sock.recvfrom(65535)
+            now = time.monotonic()
+            reply = parse_reply(data)
+            if reply.code < 200:
+                continue
+            self.ack(reply)
+            reply.latency_ms = now
+            return reply
+
+    def closed_loop(self, callers, outstanding: int, idle_timeout: float = 3.0, **kw):
+        """Keeps `outstanding` INVITEs in flight, one for each caller of `callers` in turn,
+        until every one was sent and answered (or nothing came for idle_timeout seconds).
+        Returns (sent, replies): Call-ID -> (caller, send time); Call-ID -> Reply, whose
+        latency_ms is counted from its own INVITE."""
+        callers = iter(callers)
+        sent: dict[str, tuple[str, float]] = {}
+        replies: dict[str, Reply] = {}
+        pending = 0
+
+        def send_next() -> bool:
+            caller = next(callers, None)
+            if caller is None:
+                return False
+            data, cid = self.invite_bytes(caller, **kw)
+            sent[cid] = (caller, time.monotonic())
+            self.send(data)
+            return True
+
+        for _ in range(outstanding):
+            if send_next():
+                pending += 1
+        while pending:
+            reply = self.next_final(idle_timeout)
+            if reply is None:
+                break
+            cid = reply.one("Call-ID")
+            if cid not in sent or cid in replies:
+                continue  # a retransmitted final reply
+            reply.latency_ms = (reply.latency_ms - sent[cid][1]) * 1000.0
+            replies[cid] = reply
+            pending -= 1
+            if send_next():
+                pending += 1
+        return sent, replies
+
     def recv_final(self, call_ids: set[str], timeout: float) -> dict[str, Reply]:
         """Waits for a final reply to each Call-ID; returns what arrived before the timeout."""
         got: dict[str, Reply] = {}
@@ -128,6 +207,7 @@ class SipClient:
             reply = parse_reply(data)
             if reply.code < 200:
                 continue
+            self.ack(reply)
             cid = reply.one("Call-ID")
             if cid in call_ids and cid not in got:
                 reply.latency_ms = now
@@ -191,10 +271,13 @@ def module_path() -> Path:
 class Sandbox:
     """`nol sandbox` on a free loopback port."""
 
-    def __init__(self, fault: str | None = None):
+    def __init__(self, fault: str | None = None, delay_ms: int = 0):
         args = [str(nol_binary()), "sandbox", "--listen", "127.0.0.1:0"]
         if fault:
             args += ["--fault", fault]
+        if delay_ms:
+            # slow but healthy: every answer correct and signed, after delay_ms
+            args += ["--delay-ms", str(delay_ms)]
         self.proc = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
@@ -224,6 +307,118 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class CountingProxy:
+    """A TCP proxy in front of the sandbox that counts the lookups reaching it: it reads the
+    HTTP/1.1 requests on each connection (keep-alive included: request line, headers,
+    Content-Length body) and records the body of each POST /api/v1/inbound/lookup, then
+    passes every byte on both ways unchanged. `nol sandbox` counts its lookups but does not
+    print them: this counts the same requests at its door."""
+
+    PATH = b"/api/v1/inbound/lookup"
+
+    def __init__(self, target_url: str):
+        m = re.match(r"http://([\d.]+):(\d+)$", target_url)
+        assert m, target_url
+        self.target = (m.group(1), int(m.group(2)))
+        self.lock = threading.Lock()
+        self.bodies: list[bytes] = []
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def lookups(self) -> int:
+        with self.lock:
+            return len(self.bodies)
+
+    def numbers(self) -> list[str]:
+        """The caller number of each lookup, as libnol sent it."""
+        with self.lock:
+            bodies = list(self.bodies)
+        out = []
+        for body in bodies:
+            m = re.search(rb'"(?:number|caller|from)"\s*:\s*"([^"]*)"', body)
+            out.append(m.group(1).decode() if m else "?")
+        return out
+
+    def reset(self) -> None:
+        with self.lock:
+            self.bodies.clear()
+
+    def _accept(self) -> None:
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._requests, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _requests(self, src: socket.socket, dst: socket.socket) -> None:
+        buf = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                buf += data
+                while True:
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    head = buf[:end].decode("latin-1")
+                    m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+                    size = int(m.group(1)) if m else 0
+                    if len(buf) < end + 4 + size:
+                        break
+                    body = buf[end + 4:end + 4 + size]
+                    line = head.split("\r\n", 1)[0].encode()
+                    if line.startswith(b"POST ") and self.PATH in line:
+                        with self.lock:
+                            self.bodies.append(body)
+                    buf = buf[end + 4 + size:]
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.listener.close()
 
 
 class HostileServer:
