@@ -12,11 +12,9 @@
 //! user part of `sip:`/`sips:` URIs (percent-decoded), whole `name-addr` header values, and
 //! the ways switches write an anonymous caller.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use phonenumber::metadata::{Descriptor, Metadata, DATABASE};
 use regex::Regex;
 
 /// Longest input accepted (libphonenumber's `MAX_INPUT_STRING_LENGTH`).
@@ -132,31 +130,76 @@ impl fmt::Display for E164Error {
 
 impl std::error::Error for E164Error {}
 
-/// Loads and compiles the numbering metadata now rather than on the first call.
+/// Compiles every region's patterns now rather than when a number of that region is first
+/// seen.
 ///
-/// The `phonenumber` crate parses its metadata on first use (about 120 ms) and this module
-/// compiles its patterns after that; a long-lived host calls this once at start so that no call
-/// pays it.
+/// The numbering tables are static data prepared at build time (build.rs, from the metadata in
+/// the `phonenumber` crate); a region's patterns are compiled the first time a number of that
+/// region is parsed, so a process that sees a few countries holds a few countries' patterns. A
+/// host that forks its workers calls this before forking, so that the workers share every table
+/// and none compiles its own (all of them: about half a second and 90 MB).
 pub fn warm_up() {
-    let _ = tables();
+    let _ = syntax();
+    let _ = phone_context();
+    for i in 0..REGION_COUNT {
+        let _ = region_at(i).types();
+    }
+}
+
+/// What a client compiles when it is made: the patterns every parse uses and the default
+/// country's region, so that reading a number of that country pays no one-time cost.
+pub(crate) fn warm_up_for(default_country: Option<&str>) {
+    let _ = syntax();
+    if let Some(id) = default_country {
+        let _ = region(id.trim());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tables compiled once from the crate's metadata.
+// Tables prepared at build time (build.rs), compiled region by region on first use.
+
+mod numbering {
+    /// A number type's pattern, squeezed and anchored at both ends, and its possible lengths.
+    pub(super) struct DescData {
+        pub(super) pattern: &'static str,
+        pub(super) lengths: &'static [usize],
+    }
+
+    /// One region's metadata as libnol's parser reads it (see build.rs).
+    pub(super) struct RegionData {
+        pub(super) country_code: u16,
+        pub(super) general: DescData,
+        pub(super) lengths: &'static [usize],
+        pub(super) local_lengths: &'static [usize],
+        pub(super) types: &'static [DescData],
+        /// Anchored at the start.
+        pub(super) national_prefix: Option<&'static str>,
+        /// In Java's replacement syntax, as the metadata writes it.
+        pub(super) transform: Option<&'static str>,
+        /// Anchored at the start.
+        pub(super) idd: Option<&'static str>,
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/numbering.rs"));
+}
+
+use numbering::{DescData, RegionData, BY_CODE, BY_ID, REGIONS, REGION_COUNT};
 
 struct Desc {
     /// Anchored at both ends: libphonenumber's `matchNationalNumber(.., false)`.
     full: Regex,
-    lengths: Vec<usize>,
+    lengths: &'static [usize],
 }
 
 struct Region {
     country_code: u16,
     general: Desc,
     /// Possible lengths of the whole region (union of its number types).
-    lengths: Vec<usize>,
-    local_lengths: Vec<usize>,
-    types: Vec<Desc>,
+    lengths: &'static [usize],
+    local_lengths: &'static [usize],
+    /// The number types, compiled when a validity check first needs them.
+    types: OnceLock<Vec<Desc>>,
+    types_data: &'static [DescData],
     /// `nationalPrefixForParsing`, anchored at the start (`lookingAt`).
     national_prefix: Option<Regex>,
     /// `nationalPrefixTransformRule` in the `regex` crate's replacement syntax.
@@ -165,127 +208,64 @@ struct Region {
     idd: Option<Regex>,
 }
 
-struct Tables {
-    regions: Vec<Region>,
-    /// Geographic region id -> index in `regions` (non-geographic entities share the id `001`).
-    by_id: HashMap<String, usize>,
-    /// Country calling code -> indices in `regions`, main country first.
-    by_code: HashMap<u16, Vec<usize>>,
-    viable: Regex,
-    extension: Regex,
-    global_number_digits: Regex,
-    domain_name: Regex,
-}
-
-fn tables() -> &'static Tables {
-    static TABLES: OnceLock<Tables> = OnceLock::new();
-    TABLES.get_or_init(build_tables)
-}
-
-/// The metadata stores patterns with XML indentation; they are written for `(?x)`.
-fn squeeze(pattern: &str) -> String {
-    pattern.chars().filter(|c| !c.is_whitespace()).collect()
-}
-
-fn anchored_full(pattern: &str) -> Option<Regex> {
-    Regex::new(&format!("^(?:{})$", squeeze(pattern))).ok()
-}
-
-fn anchored_start(pattern: &str) -> Option<Regex> {
-    Regex::new(&format!("^(?:{})", squeeze(pattern))).ok()
-}
-
-fn desc(d: &Descriptor, general_lengths: &[usize]) -> Option<Desc> {
-    let lengths: Vec<usize> = if d.possible_length().is_empty() {
-        general_lengths.to_vec()
-    } else {
-        d.possible_length().iter().map(|&l| l as usize).collect()
-    };
-    Some(Desc {
-        full: anchored_full(d.national_number().as_str())?,
-        lengths,
-    })
-}
-
-fn type_descriptors(m: &Metadata) -> Vec<&Descriptor> {
-    let d = m.descriptors();
-    [
-        d.fixed_line(),
-        d.mobile(),
-        d.toll_free(),
-        d.premium_rate(),
-        d.shared_cost(),
-        d.personal_number(),
-        d.voip(),
-        d.pager(),
-        d.uan(),
-        d.voicemail(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-fn build_region(m: &Metadata) -> Option<Region> {
-    // libphonenumber's build step makes the general lengths the union of the types' lengths
-    // (BuildMetadataFromXml.setPossibleLengthsGeneralDesc); the crate reads the raw XML, which
-    // leaves them empty, so do the same here.
-    let types = type_descriptors(m);
-    let mut lengths: Vec<usize> = m
-        .descriptors()
-        .general()
-        .possible_length()
-        .iter()
-        .map(|&l| l as usize)
-        .collect();
-    let mut local_lengths: Vec<usize> = Vec::new();
-    if lengths.is_empty() {
-        for t in &types {
-            lengths.extend(t.possible_length().iter().map(|&l| l as usize));
-            local_lengths.extend(t.possible_local_length().iter().map(|&l| l as usize));
-        }
-    } else {
-        local_lengths.extend(
-            m.descriptors()
-                .general()
-                .possible_local_length()
-                .iter()
-                .map(|&l| l as usize),
-        );
+impl Region {
+    fn types(&self) -> &[Desc] {
+        self.types
+            .get_or_init(|| self.types_data.iter().map(compile_desc).collect())
     }
-    lengths.sort_unstable();
-    lengths.dedup();
-    local_lengths.sort_unstable();
-    local_lengths.dedup();
-    local_lengths.retain(|l| !lengths.contains(l));
+}
 
-    let general = desc(m.descriptors().general(), &lengths)?;
-    let types = types
-        .into_iter()
-        .filter_map(|t| desc(t, &lengths))
-        .collect();
-    let national_prefix = match (m.national_prefix_for_parsing(), m.national_prefix()) {
-        (Some(re), _) => anchored_start(re.as_str()),
-        (None, Some(prefix)) if !prefix.is_empty() => anchored_start(&regex::escape(prefix)),
-        _ => None,
-    };
-    let transform = m
-        .national_prefix_transform_rule()
-        .filter(|t| !t.is_empty())
-        .map(java_replacement_to_rust);
-    let idd = m
-        .international_prefix()
-        .and_then(|re| anchored_start(re.as_str()));
-    Some(Region {
-        country_code: m.country_code(),
-        general,
-        lengths,
-        local_lengths,
-        types,
-        national_prefix,
-        transform,
-        idd,
-    })
+/// build.rs keeps only the patterns that the same `regex` crate compiles.
+fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a pattern build.rs compiled")
+}
+
+fn compile_desc(d: &'static DescData) -> Desc {
+    Desc {
+        full: compile(d.pattern),
+        lengths: d.lengths,
+    }
+}
+
+fn compile_region(d: &'static RegionData) -> Region {
+    Region {
+        country_code: d.country_code,
+        general: compile_desc(&d.general),
+        lengths: d.lengths,
+        local_lengths: d.local_lengths,
+        types: OnceLock::new(),
+        types_data: d.types,
+        national_prefix: d.national_prefix.map(compile),
+        transform: d.transform.map(java_replacement_to_rust),
+        idd: d.idd.map(compile),
+    }
+}
+
+fn region_at(index: usize) -> &'static Region {
+    static COMPILED: [OnceLock<Region>; REGION_COUNT] = [const { OnceLock::new() }; REGION_COUNT];
+    COMPILED[index].get_or_init(|| compile_region(&REGIONS[index]))
+}
+
+/// A geographic region by its ISO 3166 id, in any case (non-geographic entities have none).
+fn region(id: &str) -> Option<&'static Region> {
+    let wanted = id.bytes().map(|b| b.to_ascii_uppercase());
+    BY_ID
+        .binary_search_by(|(k, _)| k.bytes().cmp(wanted.clone()))
+        .ok()
+        .map(|i| region_at(usize::from(BY_ID[i].1)))
+}
+
+/// The indices in `REGIONS` of a country calling code's regions, main country first.
+fn regions_of_code(code: u16) -> Option<std::ops::Range<usize>> {
+    BY_CODE
+        .binary_search_by_key(&code, |&(c, _, _)| c)
+        .ok()
+        .map(|i| usize::from(BY_CODE[i].1)..usize::from(BY_CODE[i].2))
+}
+
+/// libphonenumber's `getMetadataForRegionOrCallingCode(cc, getRegionCodeForCountryCode(cc))`.
+fn region_for_code(code: u16) -> Option<&'static Region> {
+    regions_of_code(code).map(|r| region_at(r.start))
 }
 
 /// `$1` in Java's replacement syntax is `${1}` in the regex crate's (where `$1a` would name a
@@ -318,70 +298,41 @@ const PUNCTUATION: &str = r"\-x\x{2010}-\x{2015}\x{2212}\x{30FC}\x{FF0D}-\x{FF0F
 // `;ext=`, the words and their abbreviations, and the single-character markers.
 const EXTENSION: &str = r"(?i)(?:;ext=|[ \x{A0}\t,]*(?:e?xt(?:ensi(?:o\x{301}?|\x{F3}))?n?|\x{FF45}?\x{FF58}\x{FF54}\x{FF4E}?|доб|anexo|[x\x{FF58}#\x{FF03}~\x{FF5E}]|int|\x{FF49}\x{FF4E}\x{FF54})[:\.\x{FF0E}]?[ \x{A0}\t,-]*)(\p{Nd}{1,20})#?$";
 
-fn build_tables() -> Tables {
-    let mut regions = Vec::new();
-    let mut by_id = HashMap::new();
-    let mut by_code: HashMap<u16, Vec<(bool, usize)>> = HashMap::new();
-    for code in 1u16..1000 {
-        let Some(list) = DATABASE.by_code(&code) else {
-            continue;
-        };
-        for m in list {
-            if let Some(region) = build_region(m) {
-                let index = regions.len();
-                regions.push(region);
-                by_code
-                    .entry(code)
-                    .or_default()
-                    .push((m.is_main_country_for_code(), index));
-                if m.id() != "001" {
-                    by_id.insert(m.id().to_string(), index);
-                }
-            }
+/// Patterns of libnol's own, read on every parse.
+struct Syntax {
+    viable: Regex,
+    extension: Regex,
+}
+
+fn syntax() -> &'static Syntax {
+    static SYNTAX: OnceLock<Syntax> = OnceLock::new();
+    SYNTAX.get_or_init(|| {
+        let viable = format!(
+            r"(?i)^(?:\p{{Nd}}{{2}}|[+\x{{FF0B}}]*(?:[{p}*]*\p{{Nd}}){{3,}}[{p}*A-Za-z\p{{Nd}}]*)(?:{ext})?$",
+            p = PUNCTUATION,
+            ext = EXTENSION.trim_start_matches("(?i)").trim_end_matches('$'),
+        );
+        Syntax {
+            viable: Regex::new(&viable).expect("static pattern"),
+            extension: Regex::new(EXTENSION).expect("static pattern"),
         }
-    }
-    let by_code = by_code
-        .into_iter()
-        .map(|(code, mut ids)| {
-            // The main country first; otherwise keep the metadata's order (its first region is
-            // the one libphonenumber calls the region of the code).
-            if let Some(pos) = ids.iter().position(|(main, _)| *main) {
-                let main = ids.remove(pos);
-                ids.insert(0, main);
-            }
-            (code, ids.into_iter().map(|(_, id)| id).collect())
-        })
-        .collect();
-    let viable = format!(
-        r"(?i)^(?:\p{{Nd}}{{2}}|[+\x{{FF0B}}]*(?:[{p}*]*\p{{Nd}}){{3,}}[{p}*A-Za-z\p{{Nd}}]*)(?:{ext})?$",
-        p = PUNCTUATION,
-        ext = EXTENSION.trim_start_matches("(?i)").trim_end_matches('$'),
-    );
-    Tables {
-        regions,
-        by_id,
-        by_code,
-        viable: Regex::new(&viable).expect("static pattern"),
-        extension: Regex::new(EXTENSION).expect("static pattern"),
+    })
+}
+
+/// Patterns read only for a `phone-context` parameter.
+struct PhoneContext {
+    global_number_digits: Regex,
+    domain_name: Regex,
+}
+
+fn phone_context() -> &'static PhoneContext {
+    static PHONE_CONTEXT: OnceLock<PhoneContext> = OnceLock::new();
+    PHONE_CONTEXT.get_or_init(|| PhoneContext {
         global_number_digits: Regex::new(r"^\+(?:[\-\.\(\)]?\p{Nd}[\-\.\(\)]?)*\p{Nd}(?:[\-\.\(\)]?\p{Nd}[\-\.\(\)]?)*$|^\+[\-\.\(\)]?\p{Nd}[\-\.\(\)]?$")
             .expect("static pattern"),
         domain_name: Regex::new(r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*(?:[a-zA-Z]|[a-zA-Z][a-zA-Z0-9\-]*[a-zA-Z0-9])\.?$")
             .expect("static pattern"),
-    }
-}
-
-impl Tables {
-    fn region(&self, id: &str) -> Option<&Region> {
-        self.by_id.get(id).map(|&i| &self.regions[i])
-    }
-
-    /// libphonenumber's `getMetadataForRegionOrCallingCode(cc, getRegionCodeForCountryCode(cc))`.
-    fn region_for_code(&self, code: u16) -> Option<&Region> {
-        self.by_code
-            .get(&code)
-            .and_then(|ids| ids.first())
-            .map(|&i| &self.regions[i])
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,12 +535,13 @@ fn extract_phone_context(s: &str) -> Option<&str> {
 }
 
 /// libphonenumber's `buildNationalNumberForParsing`.
-fn build_national_number_for_parsing(t: &Tables, s: &str) -> Result<String, E164Error> {
+fn build_national_number_for_parsing(s: &str) -> Result<String, E164Error> {
     let mut national = String::new();
     match extract_phone_context(s) {
         Some(ctx) => {
+            let pc = phone_context();
             let valid = !ctx.is_empty()
-                && (t.global_number_digits.is_match(ctx) || t.domain_name.is_match(ctx));
+                && (pc.global_number_digits.is_match(ctx) || pc.domain_name.is_match(ctx));
             if !valid {
                 return Err(E164Error::NotANumber);
             }
@@ -710,13 +662,13 @@ fn strip_international_prefix(number: &str, idd: Option<&Regex>) -> (String, Sou
 }
 
 /// libphonenumber's `extractCountryCode`.
-fn extract_country_code(t: &Tables, full: &str) -> Option<(u16, String)> {
+fn extract_country_code(full: &str) -> Option<(u16, String)> {
     if full.is_empty() || full.starts_with('0') {
         return None;
     }
     for len in 1..=full.len().min(3) {
         let code: u16 = full[..len].parse().ok()?;
-        if t.by_code.contains_key(&code) {
+        if regions_of_code(code).is_some() {
             return Some((code, full[len..].to_string()));
         }
     }
@@ -726,7 +678,6 @@ fn extract_country_code(t: &Tables, full: &str) -> Option<(u16, String)> {
 /// libphonenumber's `maybeExtractCountryCode`: `Ok(None)` when the number carries no country
 /// code of its own.
 fn extract_country(
-    t: &Tables,
     number: &str,
     default: Option<&Region>,
 ) -> Result<Option<(u16, String, Source)>, E164Error> {
@@ -738,7 +689,7 @@ fn extract_country(
         if full.len() <= MIN_LENGTH_FOR_NSN {
             return Err(E164Error::TooShort);
         }
-        return match extract_country_code(t, &full) {
+        return match extract_country_code(&full) {
             Some((code, national)) => Ok(Some((code, national, source))),
             None => Err(E164Error::InvalidCountryCode),
         };
@@ -759,11 +710,12 @@ fn extract_country(
 }
 
 /// A number is valid when some number type of a region of its code matches it.
-fn is_valid(t: &Tables, code: u16, national: &str) -> bool {
-    t.by_code.get(&code).is_some_and(|ids| {
-        ids.iter().map(|&i| &t.regions[i]).any(|r| {
+fn is_valid(code: u16, national: &str) -> bool {
+    regions_of_code(code).is_some_and(|mut ids| {
+        ids.any(|i| {
+            let r = region_at(i);
             matches_full(&r.general, national)
-                && r.types
+                && r.types()
                     .iter()
                     .any(|d| d.lengths.contains(&national.len()) && matches_full(d, national))
         })
@@ -784,15 +736,11 @@ fn parse(input: &str, default_country: Option<&str>) -> Result<Caller, E164Error
 }
 
 fn parse_once(input: &str, default_country: Option<&str>) -> Result<Caller, E164Error> {
-    let t = tables();
     let default = match default_country.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(id) => {
-            let upper = id.to_ascii_uppercase();
-            match t.region(&upper) {
-                Some(r) => Some(r),
-                _ => return Err(E164Error::UnknownRegion(id.to_string())),
-            }
-        }
+        Some(id) => match region(id) {
+            Some(r) => Some(r),
+            _ => return Err(E164Error::UnknownRegion(id.to_string())),
+        },
         None => None,
     };
     if input.len() > MAX_INPUT_LEN {
@@ -803,26 +751,27 @@ fn parse_once(input: &str, default_country: Option<&str>) -> Result<Caller, E164
         Extracted::Number(s) => s,
     };
 
-    let mut national = build_national_number_for_parsing(t, &candidate)?;
-    if national.chars().count() < 2 || !t.viable.is_match(&national) {
+    let mut national = build_national_number_for_parsing(&candidate)?;
+    let syntax = syntax();
+    if national.chars().count() < 2 || !syntax.viable.is_match(&national) {
         return Err(E164Error::NotANumber);
     }
     let starts_with_plus = national.starts_with(['+', '\u{FF0B}']);
     if default.is_none() && !starts_with_plus {
         return Err(E164Error::MissingCountry);
     }
-    if let Some(m) = t.extension.find(&national) {
-        if t.viable.is_match(&national[..m.start()]) {
+    if let Some(m) = syntax.extension.find(&national) {
+        if syntax.viable.is_match(&national[..m.start()]) {
             national.truncate(m.start());
         }
     }
 
-    let extracted = match extract_country(t, &national, default) {
+    let extracted = match extract_country(&national, default) {
         Err(E164Error::InvalidCountryCode) if starts_with_plus => {
             // `+` followed by an IDD (`+00 44 …`, `+011 …`): libphonenumber tries again
             // without the plus signs.
             let rest = national.trim_start_matches(['+', '\u{FF0B}']);
-            match extract_country(t, rest, default)? {
+            match extract_country(rest, default)? {
                 Some(found) => Some(found),
                 None => return Err(E164Error::InvalidCountryCode),
             }
@@ -831,7 +780,7 @@ fn parse_once(input: &str, default_country: Option<&str>) -> Result<Caller, E164
     };
 
     let (code, mut nsn, source, region) = match extracted {
-        Some((code, nsn, source)) => (code, nsn, source, t.region_for_code(code)),
+        Some((code, nsn, source)) => (code, nsn, source, region_for_code(code)),
         None => {
             let region = default.ok_or(E164Error::MissingCountry)?;
             (
@@ -868,15 +817,13 @@ fn parse_once(input: &str, default_country: Option<&str>) -> Result<Caller, E164
         let digits = normalize_digits_only(&national);
         let cc = code.to_string();
         if let Some(raw_nsn) = digits.strip_prefix(cc.as_str()) {
-            if raw_nsn != nsn && is_valid(t, code, raw_nsn) {
+            if raw_nsn != nsn && is_valid(code, raw_nsn) {
                 nsn = raw_nsn.to_string();
             }
         }
     }
 
-    let region = t
-        .region_for_code(code)
-        .ok_or(E164Error::InvalidCountryCode)?;
+    let region = region_for_code(code).ok_or(E164Error::InvalidCountryCode)?;
     match test_number_length(&nsn, region) {
         Length::Possible => {}
         Length::TooShort => return Err(E164Error::TooShort),
@@ -1039,6 +986,26 @@ mod tests {
         assert_eq!(n.country_code(), 44);
         assert_eq!(n.national_number(), "2071838750");
         assert_eq!(format!("{n:?}"), "E164(+442071838750)");
+    }
+
+    #[test]
+    fn warm_up_compiles_every_table() {
+        warm_up();
+        const { assert!(REGION_COUNT > 240) };
+        assert!((0..REGION_COUNT).all(|i| region_at(i).types.get().is_some()));
+        assert_eq!(region("us").map(|r| r.country_code), Some(1));
+        assert_eq!(region_for_code(44).map(|r| r.country_code), Some(44));
+        // The main country of a shared code comes first.
+        assert!(std::ptr::eq(
+            region_for_code(1).unwrap(),
+            region("US").unwrap()
+        ));
+        assert!(std::ptr::eq(
+            region_for_code(7).unwrap(),
+            region("RU").unwrap()
+        ));
+        assert!(region("XX").is_none() && region("001").is_none());
+        assert!(regions_of_code(999).is_none());
     }
 
     #[test]

@@ -269,7 +269,9 @@ mod tests {
         );
         let invalid =
             Policy::default().fail_open(FailOpen::InvalidNumber, None, Stir::default(), None);
-        assert!(invalid.display_line().starts_with("Caller: invalid number "));
+        assert!(invalid
+            .display_line()
+            .starts_with("Caller: invalid number "));
     }
 
     #[test]

@@ -106,8 +106,10 @@ fn deadline_after(start: Instant, budget: Duration) -> Instant {
 
 impl Client {
     /// Makes a client, fills what the configuration leaves unset from the environment, checks
-    /// every setting ([`ClientConfig::validate`]), loads the numbering metadata and starts the
-    /// workers, so that no call pays a one-time cost.
+    /// every setting ([`ClientConfig::validate`]), compiles the default country's numbering
+    /// patterns and starts the workers, so that no call pays a one-time cost for a number of
+    /// that country (another country's patterns are compiled the first time one of its numbers
+    /// is seen; [`crate::e164::warm_up`] compiles them all).
     pub fn new(mut config: ClientConfig) -> Result<Client, ConfigError> {
         config.apply_env()?;
         let key = config.api_key.clone().ok_or(ConfigError::MissingApiKey)?;
@@ -115,7 +117,7 @@ impl Client {
             return Err(ConfigError::MissingPublicKey);
         }
         let base = config.validate()?;
-        e164::warm_up();
+        e164::warm_up_for(config.default_country.as_deref());
         let workers = config.max_in_flight;
         let pool = Pool::new(workers)
             .map_err(|e| ConfigError::Invalid(format!("starting workers: {e}")))?;
