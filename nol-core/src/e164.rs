@@ -146,9 +146,10 @@ pub fn warm_up() {
     }
 }
 
-/// What a client compiles when it is made: the patterns every parse uses and the default
-/// country's region, so that reading a number of that country pays no one-time cost.
-pub(crate) fn warm_up_for(default_country: Option<&str>) {
+/// What a client compiles when it is made (hosts may call it too): the patterns every parse
+/// uses and the default country's region, so that reading a number of that country pays no
+/// one-time cost.
+pub fn warm_up_for(default_country: Option<&str>) {
     let _ = syntax();
     if let Some(id) = default_country {
         let _ = region(id.trim());
