@@ -39,6 +39,9 @@ bash scripts/test-python.sh
 step "Node package suite (scripts/test-node.sh)"
 bash scripts/test-node.sh
 
+step "nol serve with real clients: MCP SDK, curl, Lua, PHP, 3CX template (scripts/test-serve.sh)"
+bash scripts/test-serve.sh
+
 step "one decision, byte-identical JSON from the CLI, C, Python and Node (scripts/test-json.sh)"
 bash scripts/test-json.sh
 

@@ -54,6 +54,61 @@ enum Command {
     Sandbox(demo::SandboxArgs),
     /// Start the embedded sandbox and run a scripted set of inbound calls through libnol.
     Demo,
+    /// Serve libnol over HTTP to local hosts: /v1/cid, /api/v1/inbound/lookup, pre-call,
+    /// Retell, Vapi, MCP (/mcp), /metrics, /healthz (see nol-serve/README.md).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback unless asked; beyond loopback warns without TLS).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// TOML configuration: `listen`, `[settings]` and `[[tenant]]` (token, api_key or
+    /// api_key_env). Without tenants: NUMBERS_ONLINE_API_KEY and NOL_SERVE_TOKEN.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// A setting for every tenant, by the settings table's names (after the file's).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let config = (|| {
+        let mut config = match &args.config {
+            Some(path) => nol_serve::ServeConfig::from_file(path)?,
+            None => nol_serve::ServeConfig::default(),
+        };
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        for s in &args.set {
+            let (name, value) = s.split_once('=').ok_or_else(|| {
+                nol_serve::ServeError(format!(
+                    "--set takes NAME=VALUE, not {:?}",
+                    s.split('=').next().unwrap_or("")
+                ))
+            })?;
+            if name.trim() == "api_key" {
+                return Err(nol_serve::ServeError(
+                    "the API key comes from NUMBERS_ONLINE_API_KEY or the configuration file, never a flag".into(),
+                ));
+            }
+            config
+                .settings
+                .push((name.trim().to_string(), value.to_string()));
+        }
+        config.apply_env()?;
+        Ok::<_, nol_serve::ServeError>(config)
+    })();
+    let result = config.and_then(nol_serve::run);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nol serve: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -72,6 +127,7 @@ fn main() -> ExitCode {
         }
         Command::Sandbox(args) => demo::sandbox(&args),
         Command::Demo => demo::demo(),
+        Command::Serve(args) => serve(&args),
     }
 }
 
