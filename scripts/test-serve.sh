@@ -3,7 +3,8 @@
 # template, the FreeSWITCH Lua script under lua5.4 with a stand-in session/freeswitch API, the
 # CID Superfecta source module under php-cli with a stand-in base class, and the 3CX CRM
 # template's REST scenario. Each: the verified name, nothing for an unknown number, and failing
-# open within the host's budget against a hanging and a forging upstream.
+# open within the host's budget against a hanging and a forging upstream. Then the MCP client
+# and curl against a Node upstream that signs hostile labels: sanitized in every tool result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ need() { command -v "$1" >/dev/null; }
 if ! need lua5.4 || ! need php || ! need curl; then
   apt-get update -qq && apt-get install -y -qq lua5.4 php-cli curl >/dev/null
 fi
+command -v node >/dev/null || { echo "node is required (the hostile-label upstream)"; exit 1; }
 python3 -c "import mcp" 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check mcp
 
@@ -74,6 +76,33 @@ check "cid wrong token: 401" "401" "$(curl -s -o /dev/null -w '%{http_code}' "$U
 
 echo "== Python MCP SDK client (Streamable HTTP)"
 if python3 nol-serve/tests/clients/mcp_client.py "$URL/mcp" "$TOKEN" 2>"$WORK/mcp.err"; then echo "ok   mcp"; else cat "$WORK/mcp.err"; fail=1; fi
+
+echo "== MCP and /v1/cid against an upstream signing hostile labels (CR/LF, NUL, C0/C1, bidi, U+2028, BOM)"
+node nol-serve/tests/hostile_upstream.js "$WORK/hostile.pem" >"$WORK/hostile.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "^listening" "$WORK/hostile.log" 2>/dev/null && break; sleep 0.1; done
+HOSTILE_UP=$(sed -n 's/^listening //p' "$WORK/hostile.log")
+[[ -n "$HOSTILE_UP" ]] || { cat "$WORK/hostile.log"; echo "FAIL hostile upstream not up"; exit 1; }
+HPORT=$(free_port)
+HURL="http://127.0.0.1:$HPORT"
+NUMBERS_ONLINE_API_KEY=hostile-upstream-key NOL_SERVE_TOKEN="$TOKEN" \
+  NOL_BASE_URL="http://127.0.0.1:$HOSTILE_UP" NOL_PUBLIC_KEY="$WORK/hostile.pem" \
+  "$NOL" serve --listen "127.0.0.1:$HPORT" --set default_country=US --set budget_ms=1000 \
+  >"$WORK/serve-hostile.log" 2>&1 &
+PIDS+=($!)
+wait_for "$HURL/healthz"
+if python3 nol-serve/tests/clients/mcp_client.py --hostile "$HURL/mcp" "$TOKEN" +14155551212 +442071838750 \
+  2>"$WORK/mcp-hostile.err"; then echo "ok   mcp hostile labels sanitized"; else cat "$WORK/mcp-hostile.err"; fail=1; fi
+curl -s --max-time 5 "$HURL/v1/cid?number=%2B14155551212&key=$TOKEN" >"$WORK/cid-hostile"
+if python3 - "$WORK/cid-hostile" <<'PY'; then echo "ok   cid hostile label sanitized"; else fail=1; fi
+import sys, unicodedata
+t = open(sys.argv[1], "rb").read().decode("utf-8")
+bad = [hex(ord(c)) for c in t if unicodedata.category(c) == "Cc"
+       or ord(c) in {0x2028, 0x2029, 0x200E, 0x200F, 0xFEFF, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}]
+if bad or not t.startswith("Evil X-Injected: yes"):
+    print(f"FAIL cid hostile label: {t!r} {bad}")
+    sys.exit(1)
+PY
 
 echo "== FreeSWITCH Lua script (lua5.4, stand-in session/freeswitch API, mod_curl via curl)"
 lua_run() { lua5.4 integrations/freeswitch/tests/freeswitch_standin.lua integrations/freeswitch/numbers_online_cnam.lua "$URL" "$TOKEN" "$@"; }
