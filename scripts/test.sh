@@ -33,6 +33,9 @@ bash scripts/test-c.sh
 step "Kamailio end-to-end suite (scripts/test-kamailio.sh)"
 bash scripts/test-kamailio.sh
 
+step "OpenSIPS end-to-end suite (scripts/test-opensips.sh)"
+bash scripts/test-opensips.sh
+
 step "Python package suite (scripts/test-python.sh)"
 bash scripts/test-python.sh
 
