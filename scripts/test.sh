@@ -36,6 +36,9 @@ bash scripts/test-kamailio.sh
 step "OpenSIPS end-to-end suite (scripts/test-opensips.sh)"
 bash scripts/test-opensips.sh
 
+step "Asterisk end-to-end suite (scripts/test-asterisk.sh)"
+bash scripts/test-asterisk.sh
+
 step "Python package suite (scripts/test-python.sh)"
 bash scripts/test-python.sh
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agi;
 mod demo;
 mod lookup;
 use nol_core::signature;
@@ -57,6 +58,10 @@ enum Command {
     /// Serve libnol over HTTP to local hosts: /v1/cid, /api/v1/inbound/lookup, pre-call,
     /// Retell, Vapi, MCP (/mcp), /metrics, /healthz (see nol-serve/README.md).
     Serve(ServeArgs),
+    /// Asterisk AGI: one session on stdin/stdout (`AGI(nol,agi)`), or with --listen a FastAGI
+    /// server (`AGI(agi://127.0.0.1:4573/)`). Sets NOL_ACTION, NOL_RISK, NOL_LABEL, NOL_RECEIPT,
+    /// NOL_VERIFIED, NOL_FAIL_OPEN, NOL_SIP_CODE, NOL_SIP_CONTACT; always exits 0, failing open.
+    Agi(agi::AgiArgs),
 }
 
 #[derive(clap::Args)]
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => demo::sandbox(&args),
         Command::Demo => demo::demo(),
         Command::Serve(args) => serve(&args),
+        Command::Agi(args) => agi::run(&args),
     }
 }
 

@@ -123,6 +123,33 @@ impl Decision {
         ]
     }
 
+    /// The channel variables an Asterisk host sets (the module `res_nol`, `nol agi` and the
+    /// FastAGI server): [`Decision::agi_variables`] followed by `NOL_VERIFIED` (`1` for an answer
+    /// signed by a trusted key, now or cached, else `0`), `NOL_FAIL_OPEN` (why the call went on
+    /// without an answer, empty otherwise), `NOL_SIP_CODE` (the redirect server's reply code)
+    /// and `NOL_SIP_CONTACT` (the 302's Contact, or empty). No value carries a control
+    /// character. A host without a decision at all takes them from
+    /// [`crate::Policy::fail_open`]'s decision.
+    pub fn asterisk_variables(&self) -> Vec<(&'static str, String)> {
+        let mut v = self.agi_variables();
+        v.push((
+            "NOL_VERIFIED",
+            if self.verified() { "1" } else { "0" }.to_string(),
+        ));
+        v.push((
+            "NOL_FAIL_OPEN",
+            self.fail_open()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+        ));
+        v.push(("NOL_SIP_CODE", self.sip.code.to_string()));
+        v.push((
+            "NOL_SIP_CONTACT",
+            self.sip.contact.clone().unwrap_or_default(),
+        ));
+        v
+    }
+
     /// The `X-NumbersOnline-*` headers to add inside a trusted network (strip inbound ones
     /// first with [`strip_nol_headers`]). Risk and receipt are left out when unknown.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
@@ -236,6 +263,34 @@ mod tests {
             Stir::from_parts(Some("TN-Validation-Passed"), Some("A")),
             None,
         )
+    }
+
+    #[test]
+    fn asterisk_variables_extend_the_agi_variables() {
+        let d = found("Acme Support");
+        let v = d.asterisk_variables();
+        assert_eq!(v[..4], d.agi_variables()[..]);
+        let names: Vec<_> = v.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names[4..],
+            [
+                "NOL_VERIFIED",
+                "NOL_FAIL_OPEN",
+                "NOL_SIP_CODE",
+                "NOL_SIP_CONTACT"
+            ]
+        );
+        assert_eq!(v[4].1, "1");
+        assert_eq!(v[5].1, "");
+        for (_, value) in &v {
+            assert!(!value.chars().any(char::is_control), "{value:?}");
+        }
+        let failed = Policy::default().fail_open(FailOpen::Timeout, None, Stir::default(), None);
+        let v = failed.asterisk_variables();
+        assert_eq!(v[0].1, "allow_with_default_policy");
+        assert_eq!(v[4].1, "0");
+        assert_eq!(v[5].1, "timeout");
+        assert_eq!(v[6].1, "503");
     }
 
     #[test]
