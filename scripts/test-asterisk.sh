@@ -19,6 +19,7 @@ step "nol (cargo build --release -p nol-cli)"
 cargo build --locked --release -p nol-cli
 
 step "test dependencies"
+command -v node >/dev/null || { echo "node is required (the hostile-label stand-in)"; exit 1; }
 python3 -c 'import pytest' 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check 'pytest>=7' 2>/dev/null \
   || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'pytest>=7'

@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use nol_core::client::fail_open::FailOpen;
@@ -55,6 +55,10 @@ pub struct AgiArgs {
 /// What a session needs besides the AGI streams.
 struct Session<'a> {
     client: Option<&'a Client>,
+    /// When the call reached us (the process's start for AGI, the connection's accept for
+    /// FastAGI): the budget counts from here, so reading the AGI environment, `GET VARIABLE`
+    /// round trips and (AGI) making the client are inside it, not on top of it.
+    started: Instant,
     callerid_name: bool,
     verstat: Option<&'a str>,
     attestation: Option<&'a str>,
@@ -75,6 +79,7 @@ fn make_client(set: &[String]) -> Result<Client, String> {
 }
 
 pub fn run(args: &AgiArgs) -> ExitCode {
+    let started = Instant::now();
     let client = make_client(&args.set);
     if let Some(addr) = args.listen {
         return match client {
@@ -88,6 +93,7 @@ pub fn run(args: &AgiArgs) -> ExitCode {
     }
     let session = Session {
         client: client.as_ref().ok(),
+        started,
         callerid_name: args.callerid_name,
         verstat: args.verstat.as_deref(),
         attestation: args.attestation.as_deref(),
@@ -117,13 +123,14 @@ fn serve(addr: SocketAddr, client: Client, args: &AgiArgs) -> ExitCode {
     let max = args.max_sessions.max(1);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
+        let started = Instant::now();
         let client = Arc::clone(&client);
         let active = Arc::clone(&active);
         let busy = active.fetch_add(1, Ordering::SeqCst) >= max;
         let spawned = std::thread::Builder::new()
             .name("nol-fastagi".into())
             .spawn(move || {
-                let _ = fastagi_session(stream, &client, callerid_name, busy);
+                let _ = fastagi_session(stream, &client, callerid_name, busy, started);
                 active.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -138,6 +145,7 @@ fn fastagi_session(
     client: &Client,
     callerid_name: bool,
     busy: bool,
+    started: Instant,
 ) -> io::Result<()> {
     // A peer that stops talking never holds a thread for long.
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -146,6 +154,7 @@ fn fastagi_session(
     let reader = BufReader::new(stream.try_clone()?);
     let session = Session {
         client: Some(client),
+        started,
         callerid_name,
         verstat: None,
         attestation: None,
@@ -267,12 +276,17 @@ impl Session<'_> {
         let callerid_name = self.callerid_name || opt("callerid_name").is_some_and(truthy);
         let number = env.get("agi_callerid").map(String::as_str).unwrap_or("");
         let decision = match self.client {
-            Some(client) => client.lookup(&Call {
-                verstat: verstat.as_deref(),
-                attestation: attestation.as_deref(),
-                to: to.as_deref(),
-                ..Call::new(number)
-            }),
+            // What is left of the budget since the call reached us (at least nothing:
+            // a cache hit still answers, a request fails open at once as a timeout).
+            Some(client) => client.lookup_within(
+                &Call {
+                    verstat: verstat.as_deref(),
+                    attestation: attestation.as_deref(),
+                    to: to.as_deref(),
+                    ..Call::new(number)
+                },
+                client.budget().saturating_sub(self.started.elapsed()),
+            ),
             None => fail_open_decision(FailOpen::NotConfigured),
         };
         let name = if callerid_name {
@@ -440,6 +454,7 @@ mod tests {
         let mut out = Vec::new();
         let s = Session {
             client: None,
+            started: Instant::now(),
             callerid_name: true,
             verstat: None,
             attestation: None,

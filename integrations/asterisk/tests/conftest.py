@@ -108,7 +108,10 @@ def nol_conf(sandbox, **extra):
 
 
 class Asterisk:
-    def __init__(self, prefix, module, sandbox, fastagi_addr):
+    def __init__(self, prefix, module, sandbox, fastagi_addr, dialplan=None, manager=None, verbose=3,
+                 **conf):
+        """conf: extra nol.conf settings; dialplan: an extensions.conf (default: the tests');
+        manager: (port, user, secret) to enable AMI on 127.0.0.1 (the benchmark's originates)."""
         self.prefix = Path(prefix).resolve()
         self.dir = Path(tempfile.mkdtemp(prefix="nol-asterisk-"))
         d = self.dir
@@ -133,15 +136,21 @@ astlogdir => {d}/log
 astsbindir => {self.prefix}/sbin
 
 [options]
-verbose = 3
+verbose = {verbose}
 nofork = yes
 """)
         (d / "etc/modules.conf").write_text("[modules]\nautoload = yes\n")
         (d / "etc/logger.conf").write_text("[general]\n[logfiles]\nfull => notice,warning,error,verbose\n")
-        (d / "etc/nol.conf").write_text(nol_conf(sandbox))
+        (d / "etc/nol.conf").write_text(nol_conf(sandbox, **conf))
+        if manager:
+            port, user, secret = manager
+            (d / "etc/manager.conf").write_text(
+                f"[general]\nenabled = yes\nport = {port}\nbindaddr = 127.0.0.1\n\n"
+                f"[{user}]\nsecret = {secret}\nread = call,dialplan\nwrite = originate,call\n")
         host, port = fastagi_addr.rsplit(":", 1)
-        dialplan = (HERE / "extensions.conf").read_text()
+        dialplan = Path(dialplan or HERE / "extensions.conf").read_text()
         dialplan = dialplan.replace("@NOL_BIN@", nol_bin()).replace("@FASTAGI@", f"{host}:{port}")
+        dialplan = dialplan.replace("@SANDBOX_URL@", sandbox["url"]).replace("@SANDBOX_KEY@", SANDBOX_KEY)
         (d / "etc/extensions.conf").write_text(dialplan)
         self.log = d / "log/full"
         env = dict(os.environ, NUMBERS_ONLINE_API_KEY=SANDBOX_KEY, NOL_BASE_URL=sandbox["url"],
@@ -203,3 +212,53 @@ def asterisk(sandbox, fastagi):
     a.stop()
     if os.environ.get("NOL_KEEP_ASTERISK_DIR") is None:
         shutil.rmtree(a.dir, ignore_errors=True)
+
+
+class HostileServer:
+    """hostile_server.js (Node): signed answers whose labels and receipts carry AGI commands
+    after newlines, CR/LF, NUL, control characters and bidi overrides."""
+
+    def __init__(self):
+        node = shutil.which("node")
+        if not node:
+            pytest.fail("node is required (the hostile-label service, tests/hostile_server.js)")
+        self.dir = tempfile.mkdtemp(prefix="nol-hostile-")
+        self.key = os.path.join(self.dir, "public.pem")
+        self.p = subprocess.Popen([node, str(HERE / "hostile_server.js"), self.key],
+                                  stdout=subprocess.PIPE, text=True)
+        line = self.p.stdout.readline()
+        m = re.match(r"listening (\d+)", line)
+        assert m, f"hostile server did not start: {line!r}"
+        self.url = f"http://127.0.0.1:{m.group(1)}"
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hostile_asterisk():
+    """A second private Asterisk whose module (with the caller-name opt-in), AGI programs and
+    FastAGI server all talk to the hostile service."""
+    prefix = os.environ.get("NOL_ASTERISK_PREFIX")
+    module = os.environ.get("NOL_ASTERISK_MODULE")
+    if not prefix or not module:
+        pytest.skip("run through scripts/test-asterisk.sh (NOL_ASTERISK_PREFIX, NOL_ASTERISK_MODULE)")
+    server = HostileServer()
+    service = {"url": server.url, "key": server.key}
+    env = dict(os.environ, NUMBERS_ONLINE_API_KEY=SANDBOX_KEY, NOL_BASE_URL=server.url,
+               NOL_PUBLIC_KEY=server.key)
+    fa = Proc([nol_bin(), "agi", "--listen", "127.0.0.1:0", "--set", f"budget_ms={BUDGET_MS}"], env=env)
+    a = None
+    try:
+        addr = fa.line("FastAGI listening on ")
+        a = Asterisk(prefix, module, service, addr, callerid_name="yes")
+        yield a
+    finally:
+        if a:
+            a.stop()
+            if os.environ.get("NOL_KEEP_ASTERISK_DIR") is None:
+                shutil.rmtree(a.dir, ignore_errors=True)
+        fa.stop()
+        server.stop()

@@ -23,8 +23,10 @@ FAULTS = {  # +141555509NN: the NNth fault of the sandbox
     "14155550901": "timeout",        # hang
     "14155550914": "bad_signature",  # forged signature
 }
-# Time a path may add to the budget: the module and FastAGI 100 ms; AGI starts a process.
-MARGIN_MS = {"nol-module": 100, "nol-func": 100, "nol-fastagi": 100, "nol-agi": 600}
+# Time a path may add to the budget: 100 ms on every path. AGI starts a `nol` process per call
+# (fork+exec from Asterisk, libnol's client, the AGI exchange): measured 10-20 ms over the
+# budget on a hanging service, so the same 100 ms holds for it.
+MARGIN_MS = 100
 
 
 def elapsed_ms(f):
@@ -63,15 +65,20 @@ def test_faults_fail_open_within_budget(asterisk, path):
         assert f["ACTION"] == "allow_with_default_policy", f
         assert f["FAIL_OPEN"] == reason, f
         assert f["VERIFIED"] == "0" and f["LABEL"] == "" and f["NAME"] == "orig", f
-        assert elapsed_ms(f) < BUDGET_MS + MARGIN_MS[path], (path, number, elapsed_ms(f))
+        assert elapsed_ms(f) < BUDGET_MS + MARGIN_MS, (path, number, elapsed_ms(f))
 
 
-def test_every_sandbox_fault_fails_open_through_the_module(asterisk):
+@pytest.mark.parametrize("path", PATHS)
+def test_every_sandbox_fault_fails_open_within_budget(asterisk, path):
+    # (through the module and FastAGI the breaker opens after a few faults and the rest fail
+    # open at once as circuit_open; an AGI process starts with a closed breaker, so every
+    # fault is met as itself)
     for i in range(1, 17):
-        f = asterisk.call("nol-module", f"141555509{i:02d}")
-        assert f["ACTION"] == "allow_with_default_policy", (i, f)
-        assert f["FAIL_OPEN"] != "", (i, f)
-        assert elapsed_ms(f) < BUDGET_MS + 100, (i, elapsed_ms(f))
+        f = asterisk.call(path, f"141555509{i:02d}")
+        assert f["ACTION"] == "allow_with_default_policy", (path, i, f)
+        assert f["FAIL_OPEN"] != "", (path, i, f)
+        assert f["VERIFIED"] == "0" and f["LABEL"] == "" and f["NAME"] == "orig", (path, i, f)
+        assert elapsed_ms(f) < BUDGET_MS + MARGIN_MS, (path, i, elapsed_ms(f))
 
 
 def test_fastagi_caller_name_only_on_opt_in(asterisk):
