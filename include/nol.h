@@ -927,6 +927,18 @@ nol_status nol_result_header(const nol_result *result,
                              char **name,
                              char **value);
 
+// Writes the `X-NumbersOnline-*` headers as one block to `*block`: `Name: value\r\n` for each
+// header `nol_result_header` lists, in that order, ready to append to a SIP message as it is.
+// Every name is an `X-NumbersOnline-` token and no value holds a CR, LF or other control
+// character. UTF-8, NUL-terminated; never empty (the action is always there).
+//
+// BORROWED, like `nol_result_json`: valid, unchanged, until `nol_result_free(result)`; do not
+// free it. Calling this again gives the same pointer.
+//
+// Never blocks; thread-safe.
+nol_status nol_result_header_block(const nol_result *result,
+                                   const char **block);
+
 // Writes the decision as one JSON object to `*json`: the same compact text, with the same
 // stable keys, that every libnol binding and `nol lookup --json` give (`action`,
 // `caller_name`, `sip_display_name`, `risk_score`, `risk_level`, `identity_type`, `result`,

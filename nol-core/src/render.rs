@@ -163,6 +163,22 @@ impl Decision {
         h
     }
 
+    /// [`Decision::headers`] as one header block, `Name: value\r\n` each, for a switch to
+    /// append to its reply or request as it is (Kamailio's `append_to_reply`, OpenSIPS's
+    /// `append_to_reply`). Every name is an `X-NumbersOnline-` token; every value was cleaned
+    /// when the response was read, so no CR, LF or control character can end up in it.
+    pub fn header_block(&self) -> String {
+        let mut block = String::new();
+        for (name, value) in self.headers() {
+            let value: String = value.chars().filter(|c| !c.is_control()).collect();
+            block.push_str(name);
+            block.push_str(": ");
+            block.push_str(&value);
+            block.push_str("\r\n");
+        }
+        block
+    }
+
     /// The one-line display of the seed:
     /// `Caller: Acme Support ✓   STIR/SHAKEN: A, verified   numbers.online: verified_business, risk=low`.
     pub fn display_line(&self) -> String {
@@ -355,6 +371,20 @@ mod tests {
         assert_eq!(failed.fail_open, Some("http_status"));
         assert_eq!(failed.http_status, Some(502));
         assert_eq!(failed.sip_code, 503);
+    }
+
+    #[test]
+    fn the_header_block_is_the_headers_line_by_line() {
+        let d = found("Acme");
+        assert_eq!(
+            d.header_block(),
+            "X-NumbersOnline-Action: label\r\nX-NumbersOnline-Risk: 40\r\nX-NumbersOnline-Receipt: nol_rec_1\r\n"
+        );
+        let f = Policy::default().fail_open(FailOpen::Timeout, None, Stir::default(), None);
+        assert_eq!(
+            f.header_block(),
+            "X-NumbersOnline-Action: allow_with_default_policy\r\n"
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct nol_result {
     pub(crate) decision: Decision,
     /// The JSON view, made on the first `nol_result_json` and kept until the result is freed.
     json: OnceLock<CString>,
+    /// The header block, made on the first `nol_result_header_block`.
+    header_block: OnceLock<CString>,
 }
 
 impl nol_result {
@@ -27,6 +29,7 @@ impl nol_result {
         nol_result {
             decision,
             json: OnceLock::new(),
+            header_block: OnceLock::new(),
         }
     }
 }
@@ -417,6 +420,31 @@ pub unsafe extern "C" fn nol_result_header(
     value: *mut *mut c_char,
 ) -> nol_status {
     unsafe { pair_out(result, index, name, value, Decision::headers) }
+}
+
+/// Writes the `X-NumbersOnline-*` headers as one block to `*block`: `Name: value\r\n` for each
+/// header `nol_result_header` lists, in that order, ready to append to a SIP message as it is.
+/// Every name is an `X-NumbersOnline-` token and no value holds a CR, LF or other control
+/// character. UTF-8, NUL-terminated; never empty (the action is always there).
+///
+/// BORROWED, like `nol_result_json`: valid, unchanged, until `nol_result_free(result)`; do not
+/// free it. Calling this again gives the same pointer.
+///
+/// Never blocks; thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn nol_result_header_block(
+    result: *const nol_result,
+    block: *mut *const c_char,
+) -> nol_status {
+    boundary(|| {
+        let r = unsafe { arg::reference(result, "result") }?;
+        let block = unsafe { arg::out(block, "block") }?;
+        let text = r.header_block.get_or_init(|| {
+            CString::new(r.decision.header_block().replace('\0', "")).unwrap_or_default()
+        });
+        *block = text.as_ptr();
+        Ok(())
+    })
 }
 
 /// Writes the decision as one JSON object to `*json`: the same compact text, with the same

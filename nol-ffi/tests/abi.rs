@@ -272,6 +272,39 @@ fn the_json_view_is_borrowed_from_the_result() {
 }
 
 #[test]
+fn the_header_block_is_borrowed_and_lists_every_header() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let client = client(&sandbox, 5000);
+    let r = lookup(client, c"+14155551212");
+    unsafe {
+        let mut block: *const c_char = ptr::null();
+        assert_eq!(
+            nol::result::nol_result_header_block(r, &mut block),
+            nol_status::Ok
+        );
+        let text = CStr::from_ptr(block).to_str().unwrap().to_string();
+        let mut again: *const c_char = ptr::null();
+        assert_eq!(
+            nol::result::nol_result_header_block(r, &mut again),
+            nol_status::Ok
+        );
+        assert_eq!(block, again);
+        assert!(
+            text.starts_with("X-NumbersOnline-Action: allow\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("X-NumbersOnline-Receipt: nol_rec_"), "{text}");
+        assert!(text.ends_with("\r\n"));
+        assert_eq!(
+            nol::result::nol_result_header_block(ptr::null(), &mut again),
+            nol_status::NullArgument
+        );
+        nol_result_free(r);
+        nol_client_free(client);
+    }
+}
+
+#[test]
 fn precall_and_enroll_through_the_abi() {
     use nol::precall::*;
     let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();

@@ -60,6 +60,7 @@ fn header_declares_every_exported_function() {
         "nol_config_set_breaker_cool_down_ms",
         "nol_config_set_rate_limit_per_minute",
         "nol_result_json",
+        "nol_result_header_block",
         "nol_precall",
         "nol_precall_result_dnc",
         "nol_precall_result_free",

@@ -295,11 +295,6 @@ static void set_const(int k, const char *s)
 	nol_last.str[k] = pkg_safe_dup(s);
 }
 
-static int is_token_char(unsigned char c)
-{
-	return isalnum(c) || c == '-';
-}
-
 /* The values a failed-open lookup leaves. */
 static void last_fail_open(struct sip_msg *msg, const char *reason)
 {
@@ -717,10 +712,10 @@ static int last_from_result(const nol_result *res)
 	nol_outcome outcome;
 	uint16_t code = 0;
 	int32_t risk = -1;
-	size_t nh = 0, i;
-	char *s = NULL, *hn = NULL, *hv = NULL;
+	size_t i;
+	char *s = NULL;
 	char *hdrs = NULL;
-	size_t hlen = 0;
+	const char *block = NULL;
 	int ret = 1;
 
 	last_reset();
@@ -753,46 +748,16 @@ static int last_from_result(const nol_result *res)
 			take(NK_FAIL_REASON, s);
 	}
 
-	/* The trusted-network headers, as one block for append_to_reply() / append_hf(). Each
-	 * name must be an X-NumbersOnline- token and each value free of control characters. */
-	if(nol_result_header_count(res, &nh) == NOL_STATUS_OK && nh > 0) {
-		hdrs = (char *)pkg_malloc(1024);
-		if(hdrs)
-			hdrs[0] = '\0';
-		for(i = 0; hdrs && i < nh; i++) {
-			size_t k, nl, vl;
-			int ok = 1;
-			hn = hv = NULL;
-			if(nol_result_header(res, i, &hn, &hv) != NOL_STATUS_OK)
-				continue;
-			nl = hn ? strlen(hn) : 0;
-			vl = hv ? strlen(hv) : 0;
-			if(nl < 17 || strncasecmp(hn, "X-NumbersOnline-", 16) != 0)
-				ok = 0;
-			for(k = 0; ok && k < nl; k++)
-				if(!is_token_char((unsigned char)hn[k]))
-					ok = 0;
-			for(k = 0; ok && k < vl; k++)
-				if((unsigned char)hv[k] < 0x20 || (unsigned char)hv[k] == 0x7f)
-					ok = 0;
-			if(ok && hlen + nl + vl + 4 < 1024) {
-				memcpy(hdrs + hlen, hn, nl);
-				hlen += nl;
-				memcpy(hdrs + hlen, ": ", 2);
-				hlen += 2;
-				memcpy(hdrs + hlen, hv, vl);
-				hlen += vl;
-				memcpy(hdrs + hlen, "\r\n", 2);
-				hlen += 2;
-				hdrs[hlen] = '\0';
-			} else if(!ok) {
-				LM_WARN("nol: dropped an unsafe header from libnol\n");
-			}
-			nol_string_free(hn);
-			nol_string_free(hv);
-		}
-		if(hdrs)
+	/* The trusted-network headers as one block for append_to_reply() / append_hf(), rendered
+	 * by libnol (X-NumbersOnline- token names, no control characters); copied, because the
+	 * result is freed before the script reads it. */
+	if(nol_result_header_block(res, &block) == NOL_STATUS_OK && block && *block) {
+		size_t bl = strlen(block);
+		hdrs = (char *)pkg_malloc(bl + 1);
+		if(hdrs) {
+			memcpy(hdrs, block, bl + 1);
 			nol_last.str[NK_HEADERS] = hdrs;
+		}
 	}
 	if(nol_last.str[NK_HEADERS] == NULL)
 		set_const(NK_HEADERS, "X-NumbersOnline-Action: allow_with_default_policy\r\n");
