@@ -912,6 +912,22 @@ nol_status nol_result_agi_variable(const nol_result *result,
                                    char **name,
                                    char **value);
 
+// Writes how many of the Asterisk module's channel variables there are (always 8: the four
+// of `nol_result_agi_variable`, then `NOL_VERIFIED`, `NOL_FAIL_OPEN`, `NOL_SIP_CODE`,
+// `NOL_SIP_CONTACT`) to `*out`. Never blocks; thread-safe.
+nol_status nol_result_asterisk_variable_count(const nol_result *result,
+                                              size_t *out);
+
+// Writes the `index`th of the Asterisk module's channel variables (see
+// `nol_result_asterisk_variable_count`; `NOL_VERIFIED` is `1` or `0`, `NOL_FAIL_OPEN` the
+// reason or empty, `NOL_SIP_CODE` the redirect server's code, `NOL_SIP_CONTACT` the 302's
+// Contact or empty; never a control character) to `*name` and `*value`: free both with
+// `nol_string_free`. `NOL_STATUS_OUT_OF_RANGE` past the last. Never blocks; thread-safe.
+nol_status nol_result_asterisk_variable(const nol_result *result,
+                                        size_t index,
+                                        char **name,
+                                        char **value);
+
 // Writes how many trusted-network headers there are (1 to 3) to `*out`. Never blocks;
 // thread-safe.
 nol_status nol_result_header_count(const nol_result *result,

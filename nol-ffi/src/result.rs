@@ -392,6 +392,37 @@ pub unsafe extern "C" fn nol_result_agi_variable(
     unsafe { pair_out(result, index, name, value, Decision::agi_variables) }
 }
 
+/// Writes how many of the Asterisk module's channel variables there are (always 8: the four
+/// of `nol_result_agi_variable`, then `NOL_VERIFIED`, `NOL_FAIL_OPEN`, `NOL_SIP_CODE`,
+/// `NOL_SIP_CONTACT`) to `*out`. Never blocks; thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn nol_result_asterisk_variable_count(
+    result: *const nol_result,
+    out: *mut usize,
+) -> nol_status {
+    boundary(|| {
+        let d = unsafe { self::result(result) }?;
+        let out = unsafe { arg::out(out, "out") }?;
+        *out = d.asterisk_variables().len();
+        Ok(())
+    })
+}
+
+/// Writes the `index`th of the Asterisk module's channel variables (see
+/// `nol_result_asterisk_variable_count`; `NOL_VERIFIED` is `1` or `0`, `NOL_FAIL_OPEN` the
+/// reason or empty, `NOL_SIP_CODE` the redirect server's code, `NOL_SIP_CONTACT` the 302's
+/// Contact or empty; never a control character) to `*name` and `*value`: free both with
+/// `nol_string_free`. `NOL_STATUS_OUT_OF_RANGE` past the last. Never blocks; thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn nol_result_asterisk_variable(
+    result: *const nol_result,
+    index: usize,
+    name: *mut *mut c_char,
+    value: *mut *mut c_char,
+) -> nol_status {
+    unsafe { pair_out(result, index, name, value, Decision::asterisk_variables) }
+}
+
 /// Writes how many trusted-network headers there are (1 to 3) to `*out`. Never blocks;
 /// thread-safe.
 #[no_mangle]

@@ -295,6 +295,25 @@ fn the_header_block_is_borrowed_and_lists_every_header() {
         );
         assert!(text.contains("X-NumbersOnline-Receipt: nol_rec_"), "{text}");
         assert!(text.ends_with("\r\n"));
+        let mut n = 0usize;
+        assert_eq!(
+            nol::result::nol_result_asterisk_variable_count(r, &mut n),
+            nol_status::Ok
+        );
+        assert_eq!(n, 8);
+        let (mut name, mut value) = (ptr::null_mut(), ptr::null_mut());
+        assert_eq!(
+            nol::result::nol_result_asterisk_variable(r, 4, &mut name, &mut value),
+            nol_status::Ok
+        );
+        assert_eq!(CStr::from_ptr(name).to_str().unwrap(), "NOL_VERIFIED");
+        assert_eq!(CStr::from_ptr(value).to_str().unwrap(), "1");
+        nol::pure::nol_string_free(name);
+        nol::pure::nol_string_free(value);
+        assert_eq!(
+            nol::result::nol_result_asterisk_variable(r, 8, &mut name, &mut value),
+            nol_status::OutOfRange
+        );
         assert_eq!(
             nol::result::nol_result_header_block(ptr::null(), &mut again),
             nol_status::NullArgument

@@ -61,6 +61,8 @@ fn header_declares_every_exported_function() {
         "nol_config_set_rate_limit_per_minute",
         "nol_result_json",
         "nol_result_header_block",
+        "nol_result_asterisk_variable_count",
+        "nol_result_asterisk_variable",
         "nol_precall",
         "nol_precall_result_dnc",
         "nol_precall_result_free",

@@ -245,30 +245,17 @@ static void vars_failed_open(struct nol_vars *vars, const char *reason)
 static void vars_from_result(struct nol_vars *vars, const nol_result *r)
 {
 	size_t i, count = 0;
-	nol_outcome outcome = NOL_OUTCOME_FAIL_OPEN;
-	uint16_t code = 0;
-	char *reason = NULL, *contact = NULL, codebuf[8];
 
-	nol_result_agi_count(r, &count);
+	/* every name and value as nol-core renders them (Decision::asterisk_variables) */
+	nol_result_asterisk_variable_count(r, &count);
 	for (i = 0; i < count; i++) {
 		char *name = NULL, *value = NULL;
-		if (nol_result_agi_variable(r, i, &name, &value) == NOL_STATUS_OK) {
+		if (nol_result_asterisk_variable(r, i, &name, &value) == NOL_STATUS_OK) {
 			vars_push(vars, name, value);
 			nol_string_free(name);
 			nol_string_free(value);
 		}
 	}
-	nol_result_outcome(r, &outcome);
-	nol_result_fail_open_reason(r, &reason);
-	nol_result_sip_code(r, &code);
-	nol_result_sip_contact(r, &contact);
-	snprintf(codebuf, sizeof(codebuf), "%u", (unsigned) code);
-	vars_push(vars, "NOL_VERIFIED", outcome == NOL_OUTCOME_FAIL_OPEN ? "0" : "1");
-	vars_push(vars, "NOL_FAIL_OPEN", reason);
-	vars_push(vars, "NOL_SIP_CODE", codebuf);
-	vars_push(vars, "NOL_SIP_CONTACT", contact);
-	nol_string_free(reason);
-	nol_string_free(contact);
 }
 
 static const char *vars_get(const struct nol_vars *vars, const char *name)
