@@ -153,10 +153,25 @@ fn a_failed_verstat_raises_the_risk_and_is_cached_apart() {
     assert_eq!(again.risk_score, Some(48));
 }
 
+/// Both designs of the fresh path: the request sent from the calling thread (the default) and
+/// handed to a worker.
 #[test]
 fn every_fault_fails_open_with_its_reason_within_the_budget() {
+    for inline_requests in [true, false] {
+        every_fault_fails_open(inline_requests);
+    }
+}
+
+fn every_fault_fails_open(inline_requests: bool) {
     let sb = sandbox();
-    let c = client(&sb);
+    let make = || {
+        Client::new(ClientConfig {
+            inline_requests,
+            ..config(&sb)
+        })
+        .unwrap()
+    };
+    let c = make();
     let expected = [
         (Fault::Hang, FailOpen::Timeout),
         (Fault::Drip, FailOpen::Timeout),
@@ -179,7 +194,7 @@ fn every_fault_fails_open_with_its_reason_within_the_budget() {
     for (fault, reason) in expected {
         // A fresh client each time: a 429 holds the next requests back, by design.
         let c = if fault == Fault::Status429 {
-            client(&sb)
+            make()
         } else {
             c.clone()
         };
@@ -193,7 +208,10 @@ fn every_fault_fails_open_with_its_reason_within_the_budget() {
         );
         assert_eq!(d.caller_name, None, "{fault}");
         assert_ne!(d.sip.code, 603, "{fault}");
-        assert!(elapsed < BUDGET + MARGIN, "{fault}: {elapsed:?}");
+        assert!(
+            elapsed < BUDGET + MARGIN,
+            "{fault} (inline {inline_requests}): {elapsed:?}"
+        );
     }
 }
 
@@ -987,6 +1005,41 @@ fn a_longer_lookup_outlives_a_shorter_flight_it_joined() {
     assert_eq!(short.join().unwrap().fail_open(), Some(&FailOpen::Timeout));
     let got = d.lock().unwrap().take().unwrap();
     assert!(got.verified(), "{:?}", got.outcome);
+}
+
+/// A request sent from the calling thread still holds its place in `max_in_flight`: while one
+/// hangs, another caller finds no room and fails open at once, and the place comes back when
+/// the first lookup's budget ends.
+#[test]
+fn a_request_sent_by_its_caller_counts_against_max_in_flight() {
+    let sb = sandbox_with(SandboxConfig {
+        fault: Some(Fault::Hang),
+        hang_for: Duration::from_secs(5),
+        ..SandboxConfig::default()
+    });
+    let c = Client::new(ClientConfig {
+        max_in_flight: 1,
+        cache_size: 0,
+        ..config(&sb)
+    })
+    .unwrap();
+    assert!(config(&sb).inline_requests, "the default design");
+    let first = {
+        let c = c.clone();
+        std::thread::spawn(move || timed(&c, &Call::new("+14155551212")))
+    };
+    let start = Instant::now();
+    while c.stats().workers_busy == 0 {
+        assert!(start.elapsed() < MARGIN, "the first request never went out");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (second, elapsed) = timed(&c, &Call::new("+14155550100"));
+    assert_eq!(second.fail_open(), Some(&FailOpen::Busy));
+    assert!(elapsed < BUDGET / 3, "busy after {elapsed:?}");
+    let (first, elapsed) = first.join().unwrap();
+    assert_eq!(first.fail_open(), Some(&FailOpen::Timeout));
+    assert!(elapsed < BUDGET + MARGIN, "{elapsed:?}");
+    assert_eq!(c.stats().workers_busy, 0, "its place is free again");
 }
 
 /// A worker is free again before its caller has the answer: back-to-back lookups on one

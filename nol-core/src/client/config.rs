@@ -84,6 +84,13 @@ pub struct ClientConfig {
     pub breaker: Option<BreakerConfig>,
     /// Client-side limit on requests per minute (60 on the free tier); `None` for no limit.
     pub rate_limit_per_minute: Option<u32>,
+    /// A blocking lookup that must ask the service sends the request from the calling thread
+    /// (which waits anyway) instead of handing it to a worker and waiting for the hand-back:
+    /// two thread wake-ups fewer per fresh lookup. Every step of a request is bounded by the
+    /// deadline either way (ureq's timeouts, the bounded resolver), and the request still
+    /// counts against `max_in_flight`. `false` keeps every request on a worker (the design
+    /// `bench/fresh` compares it with).
+    pub inline_requests: bool,
 }
 
 impl Default for ClientConfig {
@@ -99,6 +106,7 @@ impl Default for ClientConfig {
             max_in_flight: 32,
             breaker: Some(BreakerConfig::default()),
             rate_limit_per_minute: None,
+            inline_requests: true,
         }
     }
 }

@@ -6,9 +6,11 @@
 //! → `http` → `response` (verified and read, or a [`FailOpen`] reason) → the policy, which
 //! makes the [`Decision`].
 //!
-//! - One deadline per lookup, counted from the host's call: the caller waits for a worker's
-//!   answer at most until then, whatever the worker is stuck in (a resolver that never answers,
-//!   a server that drips a byte a second).
+//! - One deadline per lookup, counted from the host's call. A blocking lookup sends its own
+//!   request (it waits anyway; two thread hand-offs fewer), every step bounded by that deadline:
+//!   ureq's timeouts for connect, TLS, writes and reads (a server that drips a byte a second),
+//!   and a resolver the caller waits for only until then (`getaddrinfo` runs on its own
+//!   thread). An asynchronous lookup hands its request to a worker and waits for nothing.
 //! - Bounded: a fixed set of workers, at most one in-flight request per cache key
 //!   (single-flight), one resolver thread per host, a bounded cache. When every worker is busy a
 //!   lookup fails open at once (`Busy`).
@@ -80,6 +82,8 @@ struct Inner {
     timer: Timer,
     guard: Guard,
     stats: stats::Recorder,
+    /// [`ClientConfig::inline_requests`].
+    inline_requests: bool,
 }
 
 /// The numbers.online client. Cheap to clone and to share between threads (`Send + Sync`):
@@ -138,6 +142,7 @@ impl Client {
                     .map_err(|e| ConfigError::Invalid(format!("starting the timer: {e}")))?,
                 guard: Guard::new(config.breaker, config.rate_limit_per_minute),
                 stats: stats::Recorder::new(),
+                inline_requests: config.inline_requests,
             }),
         })
     }
@@ -191,7 +196,7 @@ impl Client {
         let start = Instant::now();
         let deadline = deadline_after(start, budget);
         let inner = &self.inner;
-        let pending = match inner.begin(call, deadline) {
+        let pending = match inner.begin(call, deadline, Sender::Worker) {
             Begun::Done(d) => {
                 inner
                     .stats
@@ -296,6 +301,14 @@ enum Begun {
     Waiting(Pending),
 }
 
+/// Which thread sends a lookup's request: the caller's own (a blocking lookup, which waits for
+/// the answer anyway) or a pool worker (an asynchronous lookup, which must not hold its caller).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    Caller,
+    Worker,
+}
+
 /// A lookup waiting for a flight, with what it needs to decide or to begin again.
 struct Pending {
     key: CacheKey,
@@ -350,7 +363,7 @@ impl Inner {
     }
 
     /// Everything of a lookup up to the wait: a decision at once, or a flight to wait for.
-    fn begin(self: &Arc<Self>, call: &Call<'_>, deadline: Instant) -> Begun {
+    fn begin(self: &Arc<Self>, call: &Call<'_>, deadline: Instant, send: Sender) -> Begun {
         let stir = Stir::from_parts(call.verstat, call.attestation);
         let number = match self.normalize_caller(call.number) {
             Ok(Caller::Number(n)) => n,
@@ -377,7 +390,7 @@ impl Inner {
             verstat: stir.verstat,
             attestation: stir.attestation,
         };
-        self.begin_key(key, call.to, call.local_contact, deadline)
+        self.begin_key(key, call.to, call.local_contact, deadline, send)
     }
 
     /// A cache hit, or the flight for `key` joined or sent.
@@ -387,6 +400,7 @@ impl Inner {
         to: Option<&str>,
         local_contact: Option<&str>,
         deadline: Instant,
+        send: Sender,
     ) -> Begun {
         if let Some(hit) = self.answers.get(&key) {
             return Begun::Done(self.decide_cached(&key, &hit, local_contact));
@@ -404,7 +418,9 @@ impl Inner {
                 flight
             }
             Joined::Leader(flight) => {
-                if let Err(reason) = self.start_flight(&key, to, deadline, flight.slot.clone()) {
+                if let Err(reason) =
+                    self.start_flight(&key, to, deadline, flight.slot.clone(), send)
+                {
                     self.finish_flight(&key, &flight.slot, Err(reason));
                 }
                 flight
@@ -426,12 +442,13 @@ impl Inner {
             && Instant::now() < deadline
     }
 
-    fn begin_again(self: &Arc<Self>, p: &Pending, deadline: Instant) -> Begun {
+    fn begin_again(self: &Arc<Self>, p: &Pending, deadline: Instant, send: Sender) -> Begun {
         self.begin_key(
             p.key.clone(),
             p.to.as_deref(),
             p.local_contact.as_deref(),
             deadline,
+            send,
         )
     }
 
@@ -459,14 +476,20 @@ impl Inner {
     }
 
     fn lookup(self: &Arc<Self>, call: &Call<'_>, deadline: Instant) -> Decision {
-        let mut begun = self.begin(call, deadline);
+        // This thread waits for the answer anyway: it may send the request itself.
+        let send = if self.inline_requests {
+            Sender::Caller
+        } else {
+            Sender::Worker
+        };
+        let mut begun = self.begin(call, deadline, send);
         loop {
             match begun {
                 Begun::Done(d) => return d,
                 Begun::Waiting(p) => {
                     let result = p.flight.slot.wait_until(deadline);
                     if self.should_retry(&p, &result, deadline) {
-                        begun = self.begin_again(&p, deadline);
+                        begun = self.begin_again(&p, deadline, send);
                         continue;
                     }
                     return self.settle(&p, result);
@@ -482,7 +505,7 @@ impl Inner {
         slot.on_set(Box::new(move |result: &FlightResult| {
             let result = Some(result.clone());
             if inner.should_retry(&pending, &result, deadline) {
-                match inner.begin_again(&pending, deadline) {
+                match inner.begin_again(&pending, deadline, Sender::Worker) {
                     Begun::Done(d) => once.finish(&inner, d),
                     Begun::Waiting(next) => inner.wait_async(next, deadline, once),
                 }
@@ -499,6 +522,7 @@ impl Inner {
         to: Option<&str>,
         deadline: Instant,
         slot: Arc<Slot<FlightResult>>,
+        send: Sender,
     ) -> Result<(), FailOpen> {
         // A worker first, then the guard: a probe the breaker lets out always goes out.
         let worker = self.pool.try_reserve().ok_or(FailOpen::Busy)?;
@@ -517,6 +541,19 @@ impl Inner {
             body["verstat"] = v.into();
         }
         let body = serde_json::to_vec(&body).map_err(|_| FailOpen::Unparseable)?;
+        if send == Sender::Caller {
+            // The reservation holds this request's place in `max_in_flight` until it ends; the
+            // worker thread itself stays idle. A panic below ends the flight as a failure
+            // rather than leaving its followers to wait out their deadlines.
+            let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.fetch(key, &body, deadline)
+            }));
+            let (result, retry_after) = fetched.unwrap_or((Err(FailOpen::Connect), None));
+            self.guard.record(permit, result.as_ref().err(), retry_after);
+            drop(worker);
+            self.finish_flight(key, &slot, result);
+            return Ok(());
+        }
         let inner = self.clone();
         let job_key = key.clone();
         worker.run(Box::new(move |release: Release| {
