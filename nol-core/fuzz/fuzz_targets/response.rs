@@ -1,0 +1,4 @@
+//! See `nol_core_fuzz::response` (src/lib.rs) for what this target checks; tests/replay.rs replays
+//! its corpus on stable.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| nol_core_fuzz::response(data));
