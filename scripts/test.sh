@@ -10,6 +10,14 @@ step() { printf '\n== %s\n' "$*"; }
 step "test dependencies"
 python3 -m pip install --quiet --disable-pip-version-check -r nol-core/tests/oracle/requirements.txt
 command -v node >/dev/null || { echo "node is required (signature vectors are made by Node)"; exit 1; }
+# The shared cache tier's tests (Rust, Python, Node, Kamailio, OpenSIPS) start their own
+# redis-server on a free port.
+if ! command -v redis-server >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
 
 step "cargo fmt"
 cargo fmt --all -- --check
@@ -23,9 +31,12 @@ cargo test --workspace --locked
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
 
-step "fuzz targets compile (to run them, see the README: cargo fuzz run)"
+step "fuzz targets compile, and their corpora replay (nol-core/fuzz/README.md)"
 # Their own workspace (cargo-fuzz's layout), so the workspace build above does not see them.
+# The replay runs every file of nol-core/fuzz/corpus/<target>/ through the target's own check
+# on stable Rust, without cargo-fuzz (seconds); the fuzzing itself is run by hand.
 cargo check --locked --manifest-path nol-core/fuzz/Cargo.toml --bins
+cargo test --locked --manifest-path nol-core/fuzz/Cargo.toml
 
 step "C ABI suite (scripts/test-c.sh)"
 bash scripts/test-c.sh

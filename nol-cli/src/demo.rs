@@ -29,6 +29,15 @@ pub struct SandboxArgs {
     /// many milliseconds, as a wholesale CNAM dip across the internet does.
     #[arg(long, value_name = "N", default_value_t = 0)]
     delay_ms: u64,
+    /// Serve HTTPS, with a CA made at start and a certificate for 127.0.0.1, ::1 and
+    /// localhost. Nothing trusts that CA unless told (`--set tls_ca_file=FILE`, `curl
+    /// --cacert FILE`).
+    #[arg(long)]
+    tls: bool,
+    /// Where to write the CA's PEM certificate (with --tls); next to the public key unless
+    /// given.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca_out: Option<std::path::PathBuf>,
 }
 
 fn parse_fault(s: &str) -> Result<Fault, String> {
@@ -45,6 +54,7 @@ pub fn sandbox(args: &SandboxArgs) -> ExitCode {
         signing_seed: args.deterministic.then_some([42; 32]),
         deterministic_receipts: args.deterministic,
         response_delay: Duration::from_millis(args.delay_ms),
+        tls: args.tls,
         ..SandboxConfig::default()
     }) {
         Ok(sb) => sb,
@@ -55,8 +65,23 @@ pub fn sandbox(args: &SandboxArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return crate::usage_error(&format!("writing the public key: {e}")),
     };
+    let ca_path = if args.tls {
+        let path = args
+            .ca_out
+            .clone()
+            .unwrap_or_else(|| dir.join("sandbox_ca.pem"));
+        if let Err(e) = sb.write_ca_pem(&path) {
+            return crate::usage_error(&format!("writing the CA to {}: {e}", path.display()));
+        }
+        Some(path)
+    } else {
+        None
+    };
     println!("sandbox listening on {}", sb.url());
     println!("public key: {}", key_path.display());
+    if let Some(ca) = &ca_path {
+        println!("CA certificate: {}", ca.display());
+    }
     println!("API keys: {SANDBOX_KEY} (standard), {SANDBOX_FREE_KEY} (free tier)");
     if let Some(f) = args.fault {
         println!("fault on every lookup: {f}");
@@ -65,8 +90,12 @@ pub fn sandbox(args: &SandboxArgs) -> ExitCode {
         println!("every lookup answered after {} ms", args.delay_ms);
     }
     println!();
+    let trust = ca_path
+        .as_ref()
+        .map(|ca| format!(" --set tls_ca_file={}", ca.display()))
+        .unwrap_or_default();
     println!(
-        "try: NUMBERS_ONLINE_API_KEY={SANDBOX_KEY} nol lookup +14155551212 --base-url {} --public-key {}",
+        "try: NUMBERS_ONLINE_API_KEY={SANDBOX_KEY} nol lookup +14155551212 --base-url {} --public-key {}{trust}",
         sb.url(),
         key_path.display()
     );

@@ -73,6 +73,14 @@ pub const RATE_LIMIT_PER_MINUTE: Range = Range::Int {
     min: 0,
     max: 1_000_000,
 };
+pub const WARM_UP_MS: Range = Range::Int {
+    min: 0,
+    max: 10_000,
+};
+pub const REDIS_BUDGET_MS: Range = Range::Int { min: 1, max: 1000 };
+/// The longest `redis_url` and `redis_key_prefix`, in bytes.
+pub const MAX_REDIS_URL_LEN: usize = 2048;
+pub const MAX_REDIS_KEY_PREFIX_LEN: usize = 64;
 pub const RISK_THRESHOLD: Range = Range::Int { min: 0, max: 100 };
 pub const MAX_NAME_LEN: Range = Range::Int { min: 1, max: 1024 };
 pub const ROUTE_ADVANCE_CODE: Range = Range::OneOf(&[503, 404]);
@@ -148,6 +156,36 @@ pub const SETTINGS: &[Setting] = &[
         doc: "client-side limit on lookups per minute (60 on the free tier); 0 for none",
     },
     Setting {
+        name: "tls_ca_file",
+        range: Range::Text,
+        default: "unset",
+        doc: "a PEM file whose certificates, when set, are the only roots trusted for the service (a private deployment, tests); unset trusts the public (webpki) roots",
+    },
+    Setting {
+        name: "warm_up_ms",
+        range: WARM_UP_MS,
+        default: "0",
+        doc: "at client creation, at most this long spent connecting to the service (DNS, TCP, TLS; `HEAD /`, no lookup) so the first lookup finds a warm connection; failures ignored; 0 for none",
+    },
+    Setting {
+        name: "redis_url",
+        range: Range::Text,
+        default: "unset",
+        doc: "a Redis shared by every libnol client of a cluster, as a second cache tier: `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS, several comma-separated for Redis Cluster; the password is never printed (needs the `redis` cargo feature)",
+    },
+    Setting {
+        name: "redis_key_prefix",
+        range: Range::Text,
+        default: "nol:",
+        doc: "put before every key libnol writes in Redis: visible ASCII, no `{` or `}`, at most 64 bytes",
+    },
+    Setting {
+        name: "redis_budget_ms",
+        range: REDIS_BUDGET_MS,
+        default: "20",
+        doc: "the most a lookup spends on Redis, within its own budget (waiting for another node's request aside); a slow, failing or lying Redis costs a lookup no more, then its own breaker skips it",
+    },
+    Setting {
         name: "risk_tag",
         range: Range::Text,
         default: "unset",
@@ -219,6 +257,9 @@ pub enum ConfigError {
     PublicKey(crate::signature::KeyError),
     /// The file `NOL_PUBLIC_KEY` (or the configuration) names could not be read.
     PublicKeyFile(String),
+    /// The `tls_ca_file` could not be read, or holds no certificate rustls can trust; the text
+    /// says which file and why.
+    TlsCaFile(String),
     /// Not an `http(s)://host[:port]` URL; the text says why, without the URL's credentials or
     /// query.
     InvalidBaseUrl(String),
@@ -256,6 +297,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::PublicKey(e) => write!(f, "public key: {e}"),
             ConfigError::PublicKeyFile(e) => write!(f, "public key file: {e}"),
+            ConfigError::TlsCaFile(e) => write!(f, "tls_ca_file: {e}"),
             ConfigError::InvalidBaseUrl(why) => write!(f, "invalid base URL: {why}"),
             ConfigError::InsecureBaseUrl(host) => {
                 write!(f, "plain http is only allowed to loopback, not {host:?}")

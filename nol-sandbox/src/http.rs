@@ -215,6 +215,13 @@ impl Response {
         stream.write_all(&self.to_bytes())?;
         stream.flush()
     }
+
+    /// The answer to a `HEAD`: the head a `GET` would have had (its `Content-Length` too), no
+    /// body.
+    pub fn write_head(&self, stream: &mut impl Write) -> io::Result<()> {
+        stream.write_all(&self.to_parts().0)?;
+        stream.flush()
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,14 @@
 //! Faults come per server ([`SandboxConfig::fault`], `nol sandbox --fault MODE`), per request
 //! (header `X-Sandbox-Fault: MODE`), or per number (`+141555509NN` for the NNth (01–16) of
 //! [`Fault::ALL`]), so that a test can reach any failure with any client.
+//!
+//! It speaks plain HTTP, or HTTPS with a CA of its own ([`SandboxConfig::tls`]), kept alive
+//! either way. `GET /` and `HEAD /` answer 200 without auth and count no lookup: the request
+//! libnol's optional warm-up (`warm_up_ms`) sends to open a connection before the first call.
 
 pub mod directory;
 mod http;
+mod tls;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -25,6 +30,8 @@ use nol_core::{Caller, Stir, E164};
 
 pub use directory::Tier;
 use http::{Request, Response};
+pub use tls::CERT_NAMES;
+use tls::{Stream, Tls};
 
 /// How the sandbox misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -141,6 +148,9 @@ pub struct SandboxConfig {
     /// so that the same lookup gets the same signed answer from any client: how the
     /// cross-language test compares decisions byte for byte.
     pub deterministic_receipts: bool,
+    /// Serve HTTPS instead of plain HTTP, with a CA made at start ([`Sandbox::ca_pem`]) and a
+    /// certificate for `127.0.0.1`, `::1` and `localhost` ([`CERT_NAMES`]).
+    pub tls: bool,
 }
 
 /// The standard-tier key the sandbox accepts by default.
@@ -166,12 +176,14 @@ impl Default for SandboxConfig {
             response_delay: Duration::ZERO,
             ttl_override: None,
             deterministic_receipts: false,
+            tls: false,
         }
     }
 }
 
 struct Shared {
     config: SandboxConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
     key: SigningKey,
     other_key: SigningKey,
     fault: Mutex<Option<Fault>>,
@@ -186,6 +198,8 @@ struct Shared {
 /// A running sandbox. It stops when dropped.
 pub struct Sandbox {
     addr: SocketAddr,
+    /// The CA's certificate, when serving HTTPS.
+    ca_pem: Option<String>,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -210,7 +224,13 @@ impl Sandbox {
         let listener = TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         let key = SigningKey::from_bytes(&config.signing_seed.unwrap_or_else(random_seed));
+        let tls = if config.tls {
+            Some(Tls::generate()?)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
+            tls: tls.as_ref().map(|t| t.config.clone()),
             fault: Mutex::new(config.fault),
             config,
             key,
@@ -227,6 +247,7 @@ impl Sandbox {
             .spawn(move || accept_loop(listener, s))?;
         Ok(Sandbox {
             addr,
+            ca_pem: tls.map(|t| t.ca_pem),
             shared,
             acceptor: Some(acceptor),
         })
@@ -236,9 +257,32 @@ impl Sandbox {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://127.0.0.1:PORT` when serving HTTPS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM certificate of the CA that signed this sandbox's certificate (made at start,
+    /// different every start), when serving HTTPS; `None` over plain HTTP.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Writes [`Sandbox::ca_pem`] to `path`, for other processes (`curl --cacert`, libnol's
+    /// `tls_ca_file`, Python's `verify=`). An error over plain HTTP.
+    pub fn write_ca_pem(&self, path: &Path) -> io::Result<()> {
+        let pem = self.ca_pem.as_deref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "the sandbox serves plain HTTP: it has no CA",
+            )
+        })?;
+        std::fs::write(path, pem)
     }
 
     /// The public key that verifies this sandbox's responses, as SPKI PEM.
@@ -267,7 +311,8 @@ impl Sandbox {
         self.shared.lookups.load(Ordering::SeqCst)
     }
 
-    /// TCP connections accepted.
+    /// TCP connections accepted (a TLS connection is one too, whether or not its handshake
+    /// succeeds).
     pub fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::SeqCst)
     }
@@ -302,9 +347,18 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+fn serve(tcp: TcpStream, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(60)));
+    let Ok(mut stream) = Stream::new(tcp, shared.tls.as_ref()) else {
+        return;
+    };
+    // A thread per connection is the sandbox's shape, not the service's (one long-running
+    // process): the first parse on a fresh thread costs it a few hundred microseconds (its
+    // stack and allocator arena touched for the first time), which a client would otherwise
+    // see as the first request on every new connection. Paid here, while the client is still
+    // connecting or handshaking.
+    let _ = E164::parse("+14155551212", None);
     let mut reader = http::Reader::new();
     loop {
         if shared.stop.load(Ordering::SeqCst) {
@@ -312,8 +366,13 @@ fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         }
         let request = match reader.read_request(&mut stream) {
             Ok(Some(r)) => r,
-            Ok(None) => return,
+            Ok(None) => {
+                stream.close();
+                return;
+            }
             Err(_) => {
+                // Over TLS this is also where a failed handshake ends (the client refused the
+                // certificate): the write fails, and the connection is dropped.
                 let _ = Response::json(400, r#"{"error":"bad_request"}"#).write(&mut stream);
                 return;
             }
@@ -321,7 +380,12 @@ fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         let keep_alive = request.keep_alive();
         match handle(&request, &shared) {
             Reply::Response(r) => {
-                if r.write(&mut stream).is_err() {
+                let written = if request.method == "HEAD" {
+                    r.write_head(&mut stream)
+                } else {
+                    r.write(&mut stream)
+                };
+                if written.is_err() {
                     return;
                 }
             }
@@ -331,6 +395,7 @@ fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
             }
         }
         if !keep_alive {
+            stream.close();
             return;
         }
     }
@@ -406,7 +471,12 @@ fn handle(request: &Request, shared: &Shared) -> Reply {
     }
     let good = other_endpoint(request, shared);
     let server_fault = *shared.fault.lock().unwrap_or_else(|p| p.into_inner());
-    match header_fault.or(server_fault) {
+    // The home page (libnol's warm-up) is reached only by the faults of a service that is
+    // stuck or gone; the others are about answers to API calls.
+    let fault = header_fault.or(server_fault).filter(|f| {
+        request.path() != "/" || matches!(f, Fault::Hang | Fault::Reset | Fault::Close)
+    });
+    match fault {
         // Faults of a signed lookup body do not apply to the other endpoints.
         None | Some(Fault::WrongTypes | Fault::BadSignature | Fault::NoSignature) => {
             Reply::Response(good)
@@ -418,6 +488,9 @@ fn handle(request: &Request, shared: &Shared) -> Reply {
 fn other_endpoint(request: &Request, shared: &Shared) -> Response {
     let path = request.path();
     let reply = match (request.method.as_str(), path) {
+        // The service's home page: no auth, not metered, no lookup counted. libnol's warm-up
+        // sends `HEAD /` (CONTRACT.md names no health endpoint; a home page is always there).
+        ("GET" | "HEAD", "/") => Reply::Response(Response::text(200, "numbers.online sandbox\n")),
         ("GET", "/v1/cid") => {
             let query_key = request.query("key");
             if let Err(r) = authorize(request, shared, query_key.as_deref(), Metered::Yes) {
@@ -575,10 +648,12 @@ fn sleep_unless_stopped(shared: &Shared, total: Duration) {
 
 /// Holds the connection without answering until the client gives up (EOF), the sandbox stops,
 /// or `hang_for` passes, so hung connections do not pile up threads.
-fn hang(stream: &mut TcpStream, shared: &Shared) {
+fn hang(stream: &mut Stream, shared: &Shared) {
     use std::io::Read;
     let end = Instant::now() + shared.config.hang_for;
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let _ = stream
+        .tcp()
+        .set_read_timeout(Some(Duration::from_millis(50)));
     let mut buf = [0u8; 512];
     while Instant::now() < end && !shared.stop.load(Ordering::SeqCst) {
         match stream.read(&mut buf) {
@@ -594,9 +669,15 @@ fn hang(stream: &mut TcpStream, shared: &Shared) {
     }
 }
 
-fn misbehave(fault: Fault, good: Response, stream: &mut TcpStream, shared: &Shared) {
-    let status =
-        |code: u16| Response::json(code, &format!("{{\"error\":\"sandbox fault {code}\"}}"));
+/// The connection ends after any fault. A fault whose answer is complete says so
+/// (`Connection: close`), as a well-behaved server does, so that a client never sends its next
+/// request on a socket about to close: that race is not what these faults are for.
+fn misbehave(fault: Fault, good: Response, stream: &mut Stream, shared: &Shared) {
+    let status = |code: u16| {
+        Response::json(code, &format!("{{\"error\":\"sandbox fault {code}\"}}"))
+            .with_header("Connection", "close")
+    };
+    let good_then_close = |r: Response| r.with_header("Connection", "close");
     let _ = match fault {
         Fault::Hang => {
             hang(stream, shared);
@@ -624,7 +705,7 @@ fn misbehave(fault: Fault, good: Response, stream: &mut TcpStream, shared: &Shar
                 .and_then(|_| stream.write_all(&body))
         }
         Fault::Reset => {
-            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
             Ok(())
         }
         Fault::Close => Ok(()),
@@ -632,9 +713,9 @@ fn misbehave(fault: Fault, good: Response, stream: &mut TcpStream, shared: &Shar
         Fault::Status503 => status(503).write(stream),
         Fault::Status401 => status(401).write(stream),
         Fault::Status429 => status(429).with_header("Retry-After", "2").write(stream),
-        Fault::NonJson => {
-            Response::html(200, "<html><body>502 Bad Gateway</body></html>").write(stream)
-        }
+        Fault::NonJson => Response::html(200, "<html><body>502 Bad Gateway</body></html>")
+            .with_header("Connection", "close")
+            .write(stream),
         Fault::Truncated => {
             let (head, body) = good.to_parts();
             stream
@@ -656,8 +737,11 @@ fn misbehave(fault: Fault, good: Response, stream: &mut TcpStream, shared: &Shar
         }
         Fault::Redirect => Response::json(302, r#"{"moved":true}"#)
             .with_header("Location", &shared.config.redirect_to)
+            .with_header("Connection", "close")
             .write(stream),
-        Fault::WrongTypes | Fault::BadSignature | Fault::NoSignature => good.write(stream),
+        Fault::WrongTypes | Fault::BadSignature | Fault::NoSignature => {
+            good_then_close(good).write(stream)
+        }
     };
     let _ = stream.flush();
 }

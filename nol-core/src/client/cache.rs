@@ -22,30 +22,47 @@ pub(crate) struct CacheKey {
     pub(crate) attestation: Attestation,
 }
 
-/// A verified answer and when it was fetched.
+/// A verified answer, when it was fetched, and until when it may be served.
 pub(crate) struct Answer {
     pub(crate) response: LookupResponse,
     pub(crate) fetched_at: Instant,
+    /// `fetched_at` + its TTL, or sooner: an answer read from the shared cache keeps only what
+    /// is left of its TTL there, so that no copy outlives the service's answer.
+    expires_at: Instant,
+}
+
+/// How long a response may be kept (the model caps `ttl_seconds` at 600).
+fn ttl(response: &LookupResponse) -> Duration {
+    response
+        .ttl_seconds
+        .map_or(Duration::ZERO, |s| Duration::from_secs(s.into()))
 }
 
 impl Answer {
+    /// An answer the service gave just now: kept for its TTL.
     pub(crate) fn new(response: LookupResponse) -> Answer {
+        Answer::fetched(response, Instant::now(), Duration::MAX)
+    }
+
+    /// An answer read at `fetched_at` with at most `left` of its life remaining (what the
+    /// shared cache says is left), and never more than its TTL.
+    pub(crate) fn fetched(response: LookupResponse, fetched_at: Instant, left: Duration) -> Answer {
+        let keep = ttl(&response).min(left);
         Answer {
+            expires_at: fetched_at.checked_add(keep).unwrap_or(fetched_at),
             response,
-            fetched_at: Instant::now(),
+            fetched_at,
         }
     }
 
-    /// How long it may be kept (the model caps `ttl_seconds` at 600).
-    fn ttl(&self) -> Duration {
-        self.response
-            .ttl_seconds
-            .map_or(Duration::ZERO, |s| Duration::from_secs(s.into()))
+    /// When it stops being served.
+    pub(crate) fn expires_at(&self) -> Instant {
+        self.expires_at
     }
 
     /// Past its TTL: never served again.
     fn expired(&self) -> bool {
-        self.fetched_at.elapsed() >= self.ttl()
+        Instant::now() >= self.expires_at
     }
 }
 
@@ -68,10 +85,11 @@ impl Answers {
         Some(hit)
     }
 
-    /// Keeps an answer that may be cached (a TTL of zero is not kept).
+    /// Keeps an answer that may be cached (a TTL of zero, or an answer already expired, is
+    /// not kept).
     pub(crate) fn insert(&self, key: &CacheKey, answer: &Arc<Answer>) {
         if let Some(cache) = &self.0 {
-            if !answer.ttl().is_zero() {
+            if !answer.expired() {
                 cache.insert(key.clone(), answer.clone());
             }
         }

@@ -2,6 +2,7 @@
 //! from [`crate::settings`]), the environment, and the checks `Client::new` runs on the whole.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::e164::{self, E164};
@@ -84,6 +85,25 @@ pub struct ClientConfig {
     pub breaker: Option<BreakerConfig>,
     /// Client-side limit on requests per minute (60 on the free tier); `None` for no limit.
     pub rate_limit_per_minute: Option<u32>,
+    /// The shared cache tier: a Redis (or the nodes of a Redis Cluster) that every libnol
+    /// client of a cluster reads and writes verified answers in; `None` (the default) for none.
+    /// Needs the `redis` cargo feature.
+    pub redis_url: Option<RedisUrl>,
+    /// Put before every key libnol writes in Redis.
+    pub redis_key_prefix: String,
+    /// The most a lookup spends on Redis, within its own budget.
+    pub redis_budget: Duration,
+    /// A PEM file whose certificates, when set, are the only roots trusted for the service (a
+    /// private deployment, tests against the sandbox's own CA); `None` trusts the public
+    /// (webpki) roots. Read when set through [`ClientConfig::set_tls_ca_file`] and again by
+    /// `Client::new`: a file that cannot be read or holds no usable certificate is a
+    /// [`ConfigError::TlsCaFile`].
+    pub tls_ca_file: Option<PathBuf>,
+    /// At `Client::new`, at most this long spent resolving, connecting and completing the TLS
+    /// handshake with the service (`HEAD /`: no key, no lookup, nothing metered), leaving the
+    /// connection in the pool so that the first lookup costs what the thousandth does. A
+    /// warm-up that fails or runs out of time is ignored. Zero (the default) turns it off.
+    pub warm_up: Duration,
     /// A blocking lookup that must ask the service sends the request from the calling thread
     /// (which waits anyway) instead of handing it to a worker and waiting for the hand-back:
     /// two thread wake-ups fewer per fresh lookup. Every step of a request is bounded by the
@@ -106,6 +126,11 @@ impl Default for ClientConfig {
             max_in_flight: 32,
             breaker: Some(BreakerConfig::default()),
             rate_limit_per_minute: None,
+            redis_url: None,
+            redis_key_prefix: DEFAULT_REDIS_KEY_PREFIX.to_string(),
+            redis_budget: Duration::from_millis(20),
+            tls_ca_file: None,
+            warm_up: Duration::ZERO,
             inline_requests: true,
         }
     }
@@ -230,6 +255,50 @@ impl ClientConfig {
         Ok(())
     }
 
+    /// Trusts only the certificates of this PEM file for the service; read and checked at once
+    /// (and again by `Client::new`).
+    pub fn set_tls_ca_file(&mut self, path: &str) -> Result<(), ConfigError> {
+        let path = path.trim();
+        if path.is_empty() {
+            return Err(ConfigError::InvalidValue {
+                setting: "tls_ca_file",
+                reason: "empty",
+            });
+        }
+        let path = PathBuf::from(path);
+        super::http::tls_roots(&path)?;
+        self.tls_ca_file = Some(path);
+        Ok(())
+    }
+
+    /// The longest warm-up at `Client::new`; 0 for none.
+    pub fn set_warm_up_ms(&mut self, ms: u64) -> Result<(), ConfigError> {
+        let ms = check_int("warm_up_ms", settings::WARM_UP_MS, ms)?;
+        self.warm_up = Duration::from_millis(ms);
+        Ok(())
+    }
+
+    /// The shared cache tier's Redis (see [`RedisUrl::new`]). Refused when libnol was built
+    /// without the `redis` cargo feature.
+    pub fn set_redis_url(&mut self, url: &str) -> Result<(), ConfigError> {
+        self.redis_url = Some(RedisUrl::new(url)?);
+        Ok(())
+    }
+
+    /// Put before every key libnol writes in Redis: visible ASCII, no `{` or `}` (they would
+    /// change a Redis Cluster hash tag), 1 to 64 bytes.
+    pub fn set_redis_key_prefix(&mut self, prefix: &str) -> Result<(), ConfigError> {
+        self.redis_key_prefix = check_redis_key_prefix(prefix)?;
+        Ok(())
+    }
+
+    /// The most a lookup spends on Redis (1..=1000 ms).
+    pub fn set_redis_budget_ms(&mut self, ms: u64) -> Result<(), ConfigError> {
+        let ms = check_int("redis_budget_ms", settings::REDIS_BUDGET_MS, ms)?;
+        self.redis_budget = Duration::from_millis(ms);
+        Ok(())
+    }
+
     /// Sets one setting by its name from text: how hosts with configuration files (Kamailio
     /// module parameters, Asterisk `nol.conf`, `nol --set`) reach the same checks as typed
     /// setters. Policy settings (`risk_tag`, `block`, ...) go to [`Policy::set`].
@@ -255,6 +324,11 @@ impl ClientConfig {
             "rate_limit_per_minute" => {
                 self.set_rate_limit_per_minute(int("rate_limit_per_minute")?)
             }
+            "tls_ca_file" => self.set_tls_ca_file(value),
+            "warm_up_ms" => self.set_warm_up_ms(int("warm_up_ms")?),
+            "redis_url" => self.set_redis_url(value),
+            "redis_key_prefix" => self.set_redis_key_prefix(value),
+            "redis_budget_ms" => self.set_redis_budget_ms(int("redis_budget_ms")?),
             _ => self.policy.set(name, value),
         }
     }
@@ -303,9 +377,248 @@ impl ClientConfig {
                 n.into(),
             )?;
         }
+        if let Some(path) = &self.tls_ca_file {
+            super::http::tls_roots(path)?;
+        }
+        check_int("warm_up_ms", settings::WARM_UP_MS, millis(self.warm_up))?;
+        if let Some(url) = &self.redis_url {
+            RedisUrl::new(&url.expose())?;
+        }
+        check_redis_key_prefix(&self.redis_key_prefix)?;
+        if self.redis_budget < Duration::from_millis(1) {
+            return Err(ConfigError::OutOfRange {
+                setting: "redis_budget_ms",
+                value: format!("{:?}", self.redis_budget),
+                range: settings::REDIS_BUDGET_MS,
+            });
+        }
+        check_int(
+            "redis_budget_ms",
+            settings::REDIS_BUDGET_MS,
+            millis(self.redis_budget),
+        )?;
         self.policy.validate()?;
         Ok(base)
     }
+}
+
+/// The default of `redis_key_prefix`.
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "nol:";
+
+/// Why a `redis_url` is refused: the reason only, never the URL (it may hold a password).
+fn bad_redis_url(reason: &'static str) -> ConfigError {
+    ConfigError::InvalidValue {
+        setting: "redis_url",
+        reason,
+    }
+}
+
+/// The Redis of the shared cache tier: `redis://[user:password@]host[:port][/db]`, `rediss://`
+/// for TLS, or several such URLs separated by commas, the nodes of one Redis Cluster (each
+/// `rediss://` or none, database 0). The password (the whole `user:password@` part) is never
+/// printed: `Debug` shows `<redacted>` in its place, and no error message repeats the URL.
+/// Redis Sentinel, Unix sockets and URL options (`?…`, `#…`) are not taken.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    urls: Vec<String>,
+    /// The URLs with their credentials replaced.
+    shown: String,
+}
+
+impl RedisUrl {
+    /// Checks a `redis_url`. Refused, with the reason and without the URL, when libnol was
+    /// built without the `redis` cargo feature.
+    pub fn new(text: &str) -> Result<RedisUrl, ConfigError> {
+        if !cfg!(feature = "redis") {
+            return Err(bad_redis_url(
+                "libnol was built without Redis (the `redis` cargo feature)",
+            ));
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(bad_redis_url("empty"));
+        }
+        if text.len() > settings::MAX_REDIS_URL_LEN {
+            return Err(bad_redis_url("longer than 2048 bytes"));
+        }
+        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad_redis_url("it has whitespace or control characters"));
+        }
+        let mut urls = Vec::new();
+        let mut shown = Vec::new();
+        let mut tls = None;
+        for url in text.split(',') {
+            let (scheme, redacted) = check_one_redis_url(url)?;
+            if *tls.get_or_insert(scheme) != scheme {
+                return Err(bad_redis_url(
+                    "the nodes of a Redis Cluster are all rediss:// or all redis://",
+                ));
+            }
+            urls.push(url.to_string());
+            shown.push(redacted);
+        }
+        if urls.len() > 64 {
+            return Err(bad_redis_url("more than 64 Redis Cluster nodes"));
+        }
+        if urls.len() > 1 && urls.iter().any(|u| redis_db(u).is_some_and(|db| db != "0")) {
+            return Err(bad_redis_url("Redis Cluster has only database 0"));
+        }
+        Ok(RedisUrl {
+            urls,
+            shown: shown.join(","),
+        })
+    }
+
+    /// The URL(s) as given, credentials included: only for connecting.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn urls(&self) -> &[String] {
+        &self.urls
+    }
+
+    pub(crate) fn expose(&self) -> String {
+        self.urls.join(",")
+    }
+
+    /// Several nodes: a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.urls.len() > 1
+    }
+
+    /// The URL(s) with `<redacted>` for their credentials: fit to print.
+    pub fn redacted(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({:?})", self.shown)
+    }
+}
+
+/// The database part of a checked URL (`/N`), if any.
+fn redis_db(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (_, path) = rest.split_once('/')?;
+    (!path.is_empty()).then_some(path)
+}
+
+/// One node's URL: whether it is TLS, and the URL with its credentials redacted.
+fn check_one_redis_url(url: &str) -> Result<(bool, String), ConfigError> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad_redis_url("it is not a redis:// or rediss:// URL"));
+    };
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "redis" => false,
+        "rediss" => true,
+        s if s.contains("sentinel") => {
+            return Err(bad_redis_url(
+                "Redis Sentinel is not supported: give the primary's address, or a Redis Cluster's nodes",
+            ))
+        }
+        _ => return Err(bad_redis_url("it is not a redis:// or rediss:// URL")),
+    };
+    if rest.contains(['?', '#']) {
+        return Err(bad_redis_url(
+            "it has a query or fragment (libnol sets the connection's options itself; percent-encode `?`, `#`, `/` and `@` in a password)",
+        ));
+    }
+    let (authority, path) = match rest.split_once('/') {
+        Some((a, p)) => (a, p),
+        None => (rest, ""),
+    };
+    let database = path.len() <= 5 && path.bytes().all(|b| b.is_ascii_digit());
+    if !database {
+        return Err(bad_redis_url(
+            "the path is not a database number (`/0`, `/1`, ...)",
+        ));
+    }
+    let (credentials, host_port) = match authority.rsplit_once('@') {
+        Some((c, h)) => (Some(c), h),
+        None => (None, authority),
+    };
+    if credentials.is_some_and(str::is_empty) {
+        return Err(bad_redis_url("it has an empty user:password@ part"));
+    }
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad_redis_url("unclosed ["))?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad_redis_url("not an IPv6 address inside [ ]"));
+        }
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| bad_redis_url("junk after ]"))?,
+            ),
+        };
+        (host, port)
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad_redis_url("it has no host"));
+    }
+    if !host_port.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err(bad_redis_url(
+            "the host has characters a host name cannot have",
+        ));
+    }
+    if let Some(p) = port {
+        let ok = !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65_535).contains(&n));
+        if !ok {
+            return Err(bad_redis_url("the port is not within 1..=65535"));
+        }
+    }
+    let scheme = if tls { "rediss" } else { "redis" };
+    let at = if credentials.is_some() {
+        "<redacted>@"
+    } else {
+        ""
+    };
+    let db = if path.is_empty() {
+        String::new()
+    } else {
+        format!("/{path}")
+    };
+    Ok((tls, format!("{scheme}://{at}{host_port}{db}")))
+}
+
+/// A `redis_key_prefix`: visible ASCII without `{` or `}`, 1 to 64 bytes.
+fn check_redis_key_prefix(prefix: &str) -> Result<String, ConfigError> {
+    let bad = |reason| ConfigError::InvalidValue {
+        setting: "redis_key_prefix",
+        reason,
+    };
+    if prefix.is_empty() {
+        return Err(bad("empty"));
+    }
+    if prefix.len() > settings::MAX_REDIS_KEY_PREFIX_LEN {
+        return Err(bad("longer than 64 bytes"));
+    }
+    if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "not visible ASCII (spaces, control characters or non-ASCII)",
+        ));
+    }
+    if prefix.contains(['{', '}']) {
+        return Err(bad(
+            "it has `{` or `}` (they would change the Redis Cluster hash tag)",
+        ));
+    }
+    Ok(prefix.to_string())
 }
 
 fn check_country(country: &str) -> Result<String, ConfigError> {
@@ -496,6 +809,95 @@ mod tests {
                 s.name
             );
         }
+    }
+
+    #[test]
+    fn redis_settings() {
+        let mut c = ClientConfig::default();
+        assert_eq!(c.redis_key_prefix, "nol:");
+        assert_eq!(c.redis_budget, Duration::from_millis(20));
+        c.set("redis_budget_ms", "1").unwrap();
+        c.set("redis_budget_ms", "1000").unwrap();
+        assert!(c.set("redis_budget_ms", "0").is_err());
+        assert!(c.set("redis_budget_ms", "1001").is_err());
+        c.set("redis_key_prefix", "libnol:prod:").unwrap();
+        c.set("redis_key_prefix", &"p".repeat(64)).unwrap();
+        for bad in [
+            "",
+            "a b",
+            "tag{x}:",
+            "tag}",
+            "clé:",
+            "\u{1}",
+            &"p".repeat(65),
+        ] {
+            assert!(c.set("redis_key_prefix", bad).is_err(), "{bad:?}");
+        }
+        c.redis_budget = Duration::ZERO;
+        assert!(c.validate().is_err());
+        c.redis_budget = Duration::from_millis(20);
+        c.redis_key_prefix = "{bad}".into();
+        assert!(c.validate().is_err());
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_urls_are_checked_and_their_credentials_never_printed() {
+        let url = RedisUrl::new("redis://:hunter2secret@cache.example:6380/2").unwrap();
+        assert!(!url.is_cluster());
+        assert_eq!(url.redacted(), "redis://<redacted>@cache.example:6380/2");
+        assert!(!format!("{url:?}").contains("hunter2secret"));
+        let cluster = RedisUrl::new(
+            "rediss://u:hunter2secret@10.0.0.1:7000,rediss://u:hunter2secret@[::1]:7001",
+        )
+        .unwrap();
+        assert!(cluster.is_cluster());
+        assert_eq!(cluster.urls().len(), 2);
+        assert!(!format!("{cluster:?}").contains("hunter2secret"));
+        for ok in [
+            "redis://localhost",
+            "REDIS://h_1:1/0",
+            "rediss://h",
+            "redis://[::1]:6379",
+        ] {
+            assert!(RedisUrl::new(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "localhost:6379",
+            "unix:///run/redis.sock",
+            "redis+sentinel://:hunter2secret@h:26379/mymaster",
+            "redis://:hunter2secret@h:0",
+            "redis://:hunter2secret@:6379",
+            "redis://@h",
+            "redis://:hunter2secret@h/x",
+            "redis://:hunter2secret@h?db=1",
+            "redis://:hunter2secret@h,",
+            "redis://h:1/1,redis://h:2/1",
+            "redis://h:1,rediss://h:2",
+        ] {
+            let e = RedisUrl::new(bad).unwrap_err();
+            assert!(!e.to_string().contains("hunter2secret"), "{e}");
+            assert!(!format!("{e:?}").contains("hunter2secret"), "{e:?}");
+        }
+        let mut c = ClientConfig::default();
+        c.set("redis_url", "redis://:hunter2secret@h:6379").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2secret"));
+        assert!(c.validate().is_ok());
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn without_the_feature_redis_url_is_refused() {
+        let e = ClientConfig::default()
+            .set("redis_url", "redis://:hunter2secret@h:6379")
+            .unwrap_err();
+        assert!(e.to_string().contains("built without Redis"), "{e}");
+        assert!(!e.to_string().contains("hunter2secret"));
+        // The other two settings are plain numbers and text: accepted, unused.
+        ClientConfig::default()
+            .set("redis_budget_ms", "50")
+            .unwrap();
     }
 
     #[test]

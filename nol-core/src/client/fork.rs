@@ -72,17 +72,27 @@ impl ForkSafeClient {
             config,
             by_depth: std::array::from_fn(|_| OnceLock::new()),
         };
-        made.client()?;
+        made.build(true)?;
         Ok(made)
     }
 
     /// The client of this process, built on first use after a fork (about a millisecond).
+    /// That first use is a call, which must not wait for a warm-up (`warm_up_ms`): a client
+    /// built here skips it, and its first request opens its connection.
     pub fn client(&self) -> Result<&Client, ConfigError> {
+        self.build(false)
+    }
+
+    fn build(&self, warm_up: bool) -> Result<&Client, ConfigError> {
         let slot = self.by_depth.get(depth()).ok_or_else(too_deep)?;
         if let Some(client) = slot.get() {
             return Ok(client);
         }
-        let fresh = Client::new(self.config.clone())?;
+        let mut config = self.config.clone();
+        if !warm_up {
+            config.warm_up = Duration::ZERO;
+        }
+        let fresh = Client::new(config)?;
         // Another thread of this process may have set it first: use the one that won.
         Ok(slot.get_or_init(|| fresh))
     }
@@ -178,20 +188,33 @@ mod tests {
         let mut keys = crate::signature::TrustedKeys::default();
         keys.add_key(ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key())
             .unwrap();
+        // A service that accepts and never answers: the warm-up waits out its bound in the
+        // process that makes the client, and never in a child's first call.
+        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let config = ClientConfig {
             api_key: Some(super::super::ApiKey::new("nol_sandbox_standard_key").unwrap()),
-            base_url: "http://127.0.0.1:9".into(),
+            base_url: format!("http://{}", hanging.local_addr().unwrap()),
             public_keys: keys,
+            warm_up: Duration::from_millis(300),
             ..ClientConfig::default()
         };
+        let made = std::time::Instant::now();
         let client = ForkSafeClient::new(config).unwrap();
+        let made = made.elapsed();
+        assert!(made >= Duration::from_millis(250), "warmed up: {made:?}");
         let first = client.client().unwrap() as *const Client;
         assert_eq!(client.client().unwrap() as *const Client, first);
         let parked_before = PARKED.lock().unwrap().len();
         // What the atfork child handler does. Other tests in this binary do not use
         // ForkSafeClient, so moving this process's depth does not disturb them.
         after_fork_in_child();
+        let first_call = std::time::Instant::now();
         let second = client.client().unwrap() as *const Client;
+        let first_call = first_call.elapsed();
+        assert!(
+            first_call < Duration::from_millis(200),
+            "a child's first call waited for a warm-up: {first_call:?}"
+        );
         assert_ne!(second, first);
         assert_eq!(client.client().unwrap().stats().lookups, 0);
         drop(client);

@@ -1,19 +1,23 @@
 //! HTTP to the service with ureq: every timeout set, redirects never followed, bodies capped,
-//! certificates verified, connections kept alive, and a resolver that never grows threads.
+//! certificates verified (against the public roots, or only the `tls_ca_file` ones when set),
+//! connections kept alive, an optional bounded warm-up, and a resolver that never grows
+//! threads.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Condvar, Mutex};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderValue, Uri};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use super::FailOpen;
+use super::{ClientConfig, ConfigError, FailOpen};
 
 /// What the service answered, before any interpretation.
 pub(crate) enum Answer {
@@ -47,9 +51,58 @@ fn bearer(api_key: &str) -> HeaderValue {
     value
 }
 
+/// The largest `tls_ca_file` read (a bundle of every public root is about 250 KiB).
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+/// The certificates of a `tls_ca_file`: every `CERTIFICATE` block of the PEM file, each a
+/// certificate rustls can use as a root (other blocks are skipped). Unreadable, empty, not
+/// PEM, or a block that is not a certificate is a [`ConfigError::TlsCaFile`], never a panic.
+pub(crate) fn tls_roots(path: &Path) -> Result<Vec<Certificate<'static>>, ConfigError> {
+    let bad = |why: &dyn fmt::Display| ConfigError::TlsCaFile(format!("{}: {why}", path.display()));
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+        .map_err(|e| bad(&e))?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(bad(&"larger than 4 MiB"));
+    }
+    let mut roots = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => {
+                // What rustls will make of it: a trust anchor, or an error now rather than a
+                // root silently left out later.
+                rustls::RootCertStore::empty()
+                    .add(cert.der().to_vec().into())
+                    .map_err(|e| bad(&format_args!("a certificate rustls cannot use ({e})")))?;
+                roots.push(cert);
+            }
+            Ok(_) => {}
+            // The error's own text lists the end marker's bytes: say it in words.
+            Err(_) => return Err(bad(&"not PEM (a block cut short, or broken base64)")),
+        }
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no CERTIFICATE block"));
+    }
+    Ok(roots)
+}
+
 impl Http {
-    pub(crate) fn new(base: &str, api_key: &str, connections: usize, max_body: u64) -> Http {
+    /// The agent for `base`: with `config.tls_ca_file` set, its certificates are the only roots
+    /// trusted (else the public webpki roots).
+    pub(crate) fn new(
+        base: &str,
+        api_key: &str,
+        connections: usize,
+        max_body: u64,
+        config: &ClientConfig,
+    ) -> Result<Http, ConfigError> {
         let https = base.starts_with("https://");
+        let roots = match &config.tls_ca_file {
+            Some(path) => RootCerts::new_with_certs(&tls_roots(path)?),
+            None => RootCerts::WebPki,
+        };
         let config = Agent::config_builder()
             .http_status_as_error(false)
             // A redirect would carry the key elsewhere: never follow one, hand back the 3xx.
@@ -62,14 +115,47 @@ impl Http {
             .user_agent(concat!("libnol/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
             .max_response_header_size(16 * 1024)
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build();
         let agent = Agent::with_parts(config, DefaultConnector::new(), BoundedResolver::default());
-        Http {
+        Ok(Http {
             agent,
             base: base.trim_end_matches('/').to_string(),
             auth: bearer(api_key),
             max_body,
+        })
+    }
+
+    /// The warm-up (`warm_up_ms`): resolves the service's name, connects and completes the
+    /// TLS handshake by sending `HEAD /`, and leaves that connection in the pool, so that the
+    /// first lookup costs what the thousandth does. Returns by `within`, whatever the network
+    /// does (the request runs on a thread of its own, itself bounded by `within`). The request
+    /// carries no API key and is no lookup: nothing is metered or billed, and whatever the
+    /// service answers (a status, an error, nothing) is ignored. Zero: nothing at all.
+    pub(crate) fn warmed_up(self, within: Duration) -> Http {
+        if within.is_zero() {
+            return self;
         }
+        let agent = self.agent.clone();
+        let url = format!("{}/", self.base);
+        let (done, finished) = mpsc::sync_channel::<()>(1);
+        let spawned = std::thread::Builder::new()
+            .name("nol-warm-up".into())
+            .spawn(move || {
+                // A HEAD answer has no body: ureq pools the connection as soon as the head is
+                // read.
+                let _ = agent
+                    .head(&url)
+                    .config()
+                    .timeout_global(Some(within))
+                    .build()
+                    .call();
+                let _ = done.send(());
+            });
+        if spawned.is_ok() {
+            let _ = finished.recv_timeout(within);
+        }
+        self
     }
 
     /// POSTs JSON to `path`, all of it (DNS, connect, TLS, request, headers, body) within

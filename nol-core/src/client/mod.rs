@@ -27,6 +27,9 @@ mod guard;
 mod http;
 mod pool;
 mod response;
+mod shared;
+#[cfg(feature = "redis")]
+mod shared_redis;
 mod stats;
 
 use std::fmt;
@@ -43,7 +46,7 @@ pub use config::{
 };
 pub use fail_open::FailOpen;
 pub use fork::{after_fork_in_child, ForkSafeClient, MAX_FORK_DEPTH};
-pub use stats::Stats;
+pub use stats::{SharedCacheStats, Stats};
 
 use crate::decision::{Decision, Outcome};
 use crate::e164::{self, Caller, E164};
@@ -82,6 +85,8 @@ struct Inner {
     timer: Timer,
     guard: Guard,
     stats: stats::Recorder,
+    /// The shared cache tier (`redis_url`), asked between `answers` and the service.
+    shared: Option<shared::Tier>,
     /// [`ClientConfig::inline_requests`].
     inline_requests: bool,
 }
@@ -127,9 +132,12 @@ impl Client {
             .map_err(|e| ConfigError::Invalid(format!("starting workers: {e}")))?;
         let numbers = (config.cache_size > 0)
             .then(|| Cache::new(usize::try_from(config.cache_size).unwrap_or(usize::MAX)));
+        let stats = stats::Recorder::new();
+        let shared = shared::Tier::start(&config, key.expose(), stats.shared_cache())?;
         Ok(Client {
             inner: Arc::new(Inner {
-                http: Http::new(&base, key.expose(), workers, MAX_BODY_BYTES),
+                http: Http::new(&base, key.expose(), workers, MAX_BODY_BYTES, &config)?
+                    .warmed_up(config.warm_up),
                 keys: config.public_keys,
                 policy: config.policy,
                 budget: config.budget,
@@ -141,7 +149,8 @@ impl Client {
                 timer: Timer::new()
                     .map_err(|e| ConfigError::Invalid(format!("starting the timer: {e}")))?,
                 guard: Guard::new(config.breaker, config.rate_limit_per_minute),
-                stats: stats::Recorder::new(),
+                stats,
+                shared,
                 inline_requests: config.inline_requests,
             }),
         })
@@ -524,9 +533,15 @@ impl Inner {
         slot: Arc<Slot<FlightResult>>,
         send: Sender,
     ) -> Result<(), FailOpen> {
-        // A worker first, then the guard: a probe the breaker lets out always goes out.
+        // A worker first, then the guard: a probe the breaker lets out always goes out. With a
+        // shared tier the guard is asked only once the tier has no answer (in `fetch`): an
+        // open breaker or a rate limit stops requests to the service, not reads of answers
+        // another node already paid for.
         let worker = self.pool.try_reserve().ok_or(FailOpen::Busy)?;
-        let permit = self.guard.admit()?;
+        let permit = match self.shared {
+            None => Some(self.guard.admit()?),
+            Some(_) => None,
+        };
         let mut body = serde_json::json!({
             "number": key.number.as_str(),
             "context": key.context.as_str(),
@@ -546,10 +561,9 @@ impl Inner {
             // worker thread itself stays idle. A panic below ends the flight as a failure
             // rather than leaving its followers to wait out their deadlines.
             let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.fetch(key, &body, deadline)
+                self.fetch(key, &body, deadline, permit)
             }));
-            let (result, retry_after) = fetched.unwrap_or((Err(FailOpen::Connect), None));
-            self.guard.record(permit, result.as_ref().err(), retry_after);
+            let result = fetched.unwrap_or(Err(FailOpen::Connect));
             drop(worker);
             self.finish_flight(key, &slot, result);
             return Ok(());
@@ -557,10 +571,7 @@ impl Inner {
         let inner = self.clone();
         let job_key = key.clone();
         worker.run(Box::new(move |release: Release| {
-            let (result, retry_after) = inner.fetch(&job_key, &body, deadline);
-            inner
-                .guard
-                .record(permit, result.as_ref().err(), retry_after);
+            let result = inner.fetch(&job_key, &body, deadline, permit);
             // The worker is free before anyone has the answer.
             drop(release);
             inner.finish_flight(&job_key, &slot, result);
@@ -576,25 +587,61 @@ impl Inner {
         slot.set(result);
     }
 
-    /// One request on a worker: the answer, verified and read, or why not.
+    /// One request: the answer, verified and read, or why not. With a shared cache tier, the
+    /// tier is asked first (within `redis_budget_ms`), the guard only when the service must be
+    /// asked (`permit` is the guard's admission when there is no tier), and the service's
+    /// verified answer is handed to the tier afterwards (written on the tier's own thread).
+    /// Only the service's own answers are recorded on the guard.
     fn fetch(
         &self,
         key: &CacheKey,
         body: &[u8],
         deadline: Instant,
-    ) -> (FlightResult, Option<Duration>) {
-        match self.http.post(PATH_INBOUND_LOOKUP, body, deadline) {
-            Err(reason) => (Err(reason), None),
+        permit: Option<guard::Permit>,
+    ) -> FlightResult {
+        let ask = match self
+            .shared
+            .as_ref()
+            .map(|t| t.before(key, &self.keys, deadline))
+        {
+            None => None,
+            Some(shared::Before::Hit(answer)) => return Ok(answer),
+            Some(shared::Before::TimedOut) => return Err(FailOpen::Timeout),
+            Some(shared::Before::Ask(ask)) => Some(ask),
+        };
+        let permit = match permit.map_or_else(|| self.guard.admit(), Ok) {
+            Ok(permit) => permit,
+            Err(reason) => {
+                if let (Some(tier), Some(ask)) = (&self.shared, ask) {
+                    tier.after(ask, None);
+                }
+                return Err(reason);
+            }
+        };
+        let (result, retry_after, bytes) = match self.http.post(PATH_INBOUND_LOOKUP, body, deadline)
+        {
+            Err(reason) => (Err(reason), None, None),
             Ok(http::Answer::Status { code, retry_after }) => {
                 self.stats.http_status(code);
-                (Err(response::status_reason(code)), retry_after)
+                (Err(response::status_reason(code)), retry_after, None)
             }
             Ok(http::Answer::Body(bytes)) => {
                 self.stats.http_status(200);
                 let read = response::inbound(&bytes, &self.keys, &key.number);
-                (read.map(|r| Arc::new(cache::Answer::new(r))), None)
+                (
+                    read.map(|r| Arc::new(cache::Answer::new(r))),
+                    None,
+                    Some(bytes),
+                )
             }
+        };
+        if let (Some(tier), Some(ask)) = (&self.shared, ask) {
+            let verified = result.as_ref().ok().zip(bytes.as_deref());
+            tier.after(ask, verified.map(|(answer, bytes)| (bytes, &**answer)));
         }
+        self.guard
+            .record(permit, result.as_ref().err(), retry_after);
+        result
     }
 
     /// A request for the pre-call endpoints: JSON in, JSON out, on a worker, within `deadline`.

@@ -1,6 +1,7 @@
 //! Counters and a lock-free latency histogram, cheap enough for the cache-hit path.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::FailOpen;
@@ -40,6 +41,49 @@ pub(crate) struct Recorder {
     http: Box<[AtomicU64]>,
     latency: Box<[AtomicU64]>,
     max_us: AtomicU64,
+    shared_cache: Arc<SharedCounters>,
+}
+
+/// The shared cache tier's counters, kept by the tier (its lookups, its writer and its
+/// reconnecting thread) and read with the client's.
+#[derive(Default)]
+pub(crate) struct SharedCounters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) waited: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) breaker_opens: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) writes_dropped: AtomicU64,
+    pub(crate) connections: AtomicU64,
+    pub(crate) breaker_open: AtomicBool,
+    /// Whether a tier exists at all.
+    pub(crate) enabled: AtomicBool,
+}
+
+impl SharedCounters {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> SharedCacheStats {
+        SharedCacheStats {
+            enabled: self.enabled.load(Relaxed),
+            hits: self.hits.load(Relaxed),
+            waited: self.waited.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            breaker_opens: self.breaker_opens.load(Relaxed),
+            breaker_open: self.breaker_open.load(Relaxed),
+            writes: self.writes.load(Relaxed),
+            writes_dropped: self.writes_dropped.load(Relaxed),
+            connections: self.connections.load(Relaxed),
+        }
+    }
 }
 
 impl Recorder {
@@ -53,7 +97,13 @@ impl Recorder {
             http: (0..500).map(|_| AtomicU64::new(0)).collect(),
             latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             max_us: AtomicU64::new(0),
+            shared_cache: Arc::default(),
         }
+    }
+
+    /// The shared cache tier's counters, for the tier to keep.
+    pub(crate) fn shared_cache(&self) -> Arc<SharedCounters> {
+        self.shared_cache.clone()
     }
 
     pub(crate) fn lookup(&self, elapsed: Duration, fail: Option<&FailOpen>, cached: bool) {
@@ -126,8 +176,39 @@ impl Recorder {
             workers_busy: busy,
             workers,
             circuit_open,
+            shared_cache: self.shared_cache.snapshot(),
         }
     }
+}
+
+/// The shared cache tier (Redis) since the client was made; all zero without one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedCacheStats {
+    /// A tier is configured (`redis_url`).
+    pub enabled: bool,
+    /// Answers read from the shared cache and verified, instead of a request.
+    pub hits: u64,
+    /// Answers another node (process) asked the service for while this lookup waited for it.
+    pub waited: u64,
+    /// Reads that found nothing.
+    pub misses: u64,
+    /// Entries refused: not sealed by a client of the same API key, expired, unsigned, forged,
+    /// tampered, garbage, or about another number. The lookup asked the service instead.
+    pub refused: u64,
+    /// Operations that failed: timeouts, connection and protocol errors, failed connects.
+    pub errors: u64,
+    /// Lookups that did not use the tier: its breaker was open or no connection was ready.
+    pub skipped: u64,
+    /// Times the tier's own breaker opened.
+    pub breaker_opens: u64,
+    /// The tier's breaker is open now (lookups skip it).
+    pub breaker_open: bool,
+    /// Verified answers written for the other nodes.
+    pub writes: u64,
+    /// Answers not written: the queue was full, the breaker open, or no connection came.
+    pub writes_dropped: u64,
+    /// Connections open now.
+    pub connections: u64,
 }
 
 /// A snapshot of a client's counters since it was made.
@@ -151,6 +232,8 @@ pub struct Stats {
     pub workers_busy: usize,
     pub workers: usize,
     pub circuit_open: bool,
+    /// The shared cache tier.
+    pub shared_cache: SharedCacheStats,
 }
 
 impl Stats {
