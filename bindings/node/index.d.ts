@@ -94,6 +94,23 @@ export interface ClientOptions {
    * none.
    */
   rateLimitPerMinute?: number
+  /** A PEM file of the only roots trusted for the service (a private deployment's CA). */
+  tlsCaFile?: string
+  /**
+   * Connect (and handshake) to the service when the client is made, at most this long, so
+   * the first lookup costs what the thousandth does; 0 (the default) for none.
+   */
+  warmUpMs?: number
+  /**
+   * The cluster's shared cache, e.g. `redis://:password@10.0.0.5:6379/0` (`rediss://` for
+   * TLS; several comma-separated for Redis Cluster). Every answer read from it is verified
+   * again. The URL never appears in an error.
+   */
+  redisUrl?: string
+  /** The prefix of every key libnol writes in Redis (`nol:` unless set). */
+  redisKeyPrefix?: string
+  /** The most a lookup spends on Redis, within its own budget. */
+  redisBudgetMs?: number
 }
 
 /**

@@ -7,6 +7,7 @@
 //! budget_ms = 400
 //! risk_tag = "SPAM?"
 //! public_key_file = "/etc/nol/inbound_public.pem"   # or public_key_pem = "-----BEGIN ..."
+//! redis_url = "redis://:password@10.0.0.5:6379/0"  # the cluster's shared cache (optional)
 //!
 //! [[tenant]]
 //! name = "acme"                       # shown in /metrics; never a secret
@@ -57,7 +58,7 @@ impl fmt::Debug for Secret {
 }
 
 /// One tenant: a local token that hosts present, and the upstream API key it spends.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TenantConfig {
     /// A label for metrics and logs; never a secret.
     pub name: String,
@@ -67,8 +68,31 @@ pub struct TenantConfig {
     pub settings: Vec<(String, String)>,
 }
 
+/// Setting names without their values: a value can be a secret (`api_key`, a `redis_url` with
+/// a password).
+struct SettingNames<'a>(&'a [(String, String)]);
+
+impl fmt::Debug for SettingNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+impl fmt::Debug for TenantConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantConfig")
+            .field("name", &self.name)
+            .field("token", &self.token)
+            .field("api_key", &self.api_key)
+            .field("settings", &SettingNames(&self.settings))
+            .finish()
+    }
+}
+
 /// Everything `nol serve` runs with.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Settings for every tenant, by the settings table's names (`public_key_file` too).
@@ -77,6 +101,18 @@ pub struct ServeConfig {
     /// The longest a Retell webhook or Vapi tool call waits for its lookup.
     pub retell_budget: Duration,
     pub vapi_budget: Duration,
+}
+
+impl fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("settings", &SettingNames(&self.settings))
+            .field("tenants", &self.tenants)
+            .field("retell_budget", &self.retell_budget)
+            .field("vapi_budget", &self.vapi_budget)
+            .finish()
+    }
 }
 
 impl Default for ServeConfig {
@@ -322,6 +358,7 @@ listen = "127.0.0.1:9000"
 [settings]
 budget_ms = 250
 circuit_breaker = false
+redis_url = "redis://:redis-password@127.0.0.1:6379/0"
 [[tenant]]
 name = "a"
 token = "aaaaaaaaaaaaaaaaaaaa"
@@ -332,7 +369,8 @@ risk_tag = "SPAM?"
         )
         .unwrap();
         assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.settings.len(), 2);
+        assert_eq!(c.settings.len(), 3);
+        assert!(!format!("{c:?}").contains("redis-password"));
         assert_eq!(
             c.tenants[0].settings,
             vec![("risk_tag".into(), "SPAM?".into())]

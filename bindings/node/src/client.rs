@@ -17,7 +17,7 @@ use napi_derive::napi;
 use nol_core::client::{Call, ClientConfig, Context};
 use nol_core::settings::{
     check_number, BREAKER_COOL_DOWN_MS, BREAKER_FAILURES, BUDGET_MS, CACHE_SIZE, MAX_IN_FLIGHT,
-    RATE_LIMIT_PER_MINUTE,
+    RATE_LIMIT_PER_MINUTE, REDIS_BUDGET_MS, WARM_UP_MS,
 };
 use nol_core::ConfigError;
 
@@ -62,6 +62,19 @@ pub struct ClientOptions {
     /// Client-side limit on requests per minute (60 on the free tier); 0 (the default) for
     /// none.
     pub rate_limit_per_minute: Option<f64>,
+    /// A PEM file of the only roots trusted for the service (a private deployment's CA).
+    pub tls_ca_file: Option<String>,
+    /// Connect (and handshake) to the service when the client is made, at most this long, so
+    /// the first lookup costs what the thousandth does; 0 (the default) for none.
+    pub warm_up_ms: Option<f64>,
+    /// The cluster's shared cache, e.g. `redis://:password@10.0.0.5:6379/0` (`rediss://` for
+    /// TLS; several comma-separated for Redis Cluster). Every answer read from it is verified
+    /// again. The URL never appears in an error.
+    pub redis_url: Option<String>,
+    /// The prefix of every key libnol writes in Redis (`nol:` unless set).
+    pub redis_key_prefix: Option<String>,
+    /// The most a lookup spends on Redis, within its own budget.
+    pub redis_budget_ms: Option<f64>,
 }
 
 /// What the host knows about an inbound call besides the calling number.
@@ -169,6 +182,21 @@ fn config(options: ClientOptions) -> std::result::Result<ClientConfig, ConfigErr
         let n = check_number("rate_limit_per_minute", RATE_LIMIT_PER_MINUTE, n)?;
         c.set_rate_limit_per_minute(n)?;
     }
+    if let Some(path) = options.tls_ca_file {
+        c.set_tls_ca_file(&path)?;
+    }
+    if let Some(ms) = options.warm_up_ms {
+        c.set_warm_up_ms(check_number("warm_up_ms", WARM_UP_MS, ms)?)?;
+    }
+    if let Some(url) = options.redis_url {
+        c.set_redis_url(&url)?;
+    }
+    if let Some(prefix) = options.redis_key_prefix {
+        c.set_redis_key_prefix(&prefix)?;
+    }
+    if let Some(ms) = options.redis_budget_ms {
+        c.set_redis_budget_ms(check_number("redis_budget_ms", REDIS_BUDGET_MS, ms)?)?;
+    }
     Ok(c)
 }
 
@@ -201,6 +229,11 @@ impl Client {
             max_in_flight: None,
             circuit_breaker: None,
             rate_limit_per_minute: None,
+            tls_ca_file: None,
+            warm_up_ms: None,
+            redis_url: None,
+            redis_key_prefix: None,
+            redis_budget_ms: None,
         });
         let config = config(options).map_err(error::from_config)?;
         let inner = nol_core::Client::new(config).map_err(error::from_config)?;

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module'
 import { inspect } from 'node:util'
 import { after, before, test } from 'node:test'
 
-import { BUDGET_MS, DIRECTORY, FAULTS, MARGIN_MS, SANDBOX_KEY, clientOptions, faultNumber, startSandbox, timed } from './sandbox.mjs'
+import { BUDGET_MS, DIRECTORY, FAULTS, MARGIN_MS, SANDBOX_KEY, clientOptions, faultNumber, startRedis, startSandbox, timed } from './sandbox.mjs'
 
 const { Client } = createRequire(import.meta.url)('../index.js')
 
@@ -168,4 +168,38 @@ test('precall and enroll answer, and fail open when the service is away', async 
   assert.ok(ms < BUDGET_MS + MARGIN_MS)
   const notEnrolled = await away.enroll(DIRECTORY.business)
   assert.deepEqual([notEnrolled.enrolled, notEnrolled.failOpen], [false, 'connect'])
+})
+
+test('a second client takes the first one\'s answer from a shared Redis, verified', async () => {
+  const redis = await startRedis()
+  try {
+    const shared = { redisUrl: redis.url, redisKeyPrefix: 'nol-node-test:' }
+    const first = new Client(clientOptions(sb, shared))
+    const a = await first.lookup(DIRECTORY.labelled)
+    assert.equal(first.stats().httpStatus['200'], 1)
+    // The first client writes to Redis after answering its caller: give it a moment.
+    let second
+    let b
+    for (let i = 0; i < 100; i++) {
+      second = new Client(clientOptions(sb, shared))
+      b = await second.lookup(DIRECTORY.labelled)
+      if (second.stats().httpStatus['200'] === undefined) break
+      await new Promise((ok) => setTimeout(ok, 50))
+    }
+    assert.equal(second.stats().httpStatus['200'], undefined, 'no request from the second client')
+    assert.ok(a.verified && b.verified)
+    assert.equal(b.callerName, a.callerName)
+    assert.equal(b.receiptId, a.receiptId)
+  } finally {
+    redis.stop()
+  }
+})
+
+test('Redis settings are nol-core\'s, and a password never reaches an error', () => {
+  assert.throws(() => new Client(clientOptions(sb, { redisUrl: 'http://:s3cret-pw@127.0.0.1:6379' })), (e) => {
+    assert.equal(e.code, 'ERR_NOL_INVALID_ARG')
+    assert.ok(!e.message.includes('s3cret-pw') && !inspect(e).includes('s3cret-pw'), e.message)
+    return true
+  })
+  assert.throws(() => new Client(clientOptions(sb, { tlsCaFile: '/nonexistent/ca.pem' })), (e) => typeof e.code === 'string')
 })

@@ -81,3 +81,30 @@ export async function timed(promise, start = performance.now()) {
   const value = await promise
   return { value, ms: performance.now() - start }
 }
+
+/**
+ * Starts Debian's redis-server on a free loopback port, without persistence.
+ * @returns {Promise<{url: string, stop: () => void}>}
+ */
+export async function startRedis() {
+  const { createServer, connect } = await import('node:net')
+  const port = await new Promise((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => ok(port))
+    })
+  })
+  const server = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server'
+  const child = spawn(server, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const ping = () => new Promise((ok) => {
+    const c = connect(port, '127.0.0.1', () => c.write('PING\r\n'))
+    c.on('data', (d) => { c.destroy(); ok(d.toString().startsWith('+PONG')) })
+    c.on('error', () => ok(false))
+  })
+  const deadline = Date.now() + 10_000
+  while (!(await ping())) {
+    if (Date.now() > deadline) throw new Error('redis-server did not start')
+    await new Promise((ok) => setTimeout(ok, 50))
+  }
+  return { url: `redis://127.0.0.1:${port}/0`, stop: () => child.kill() }
+}

@@ -26,6 +26,10 @@ use crate::types::{json_to_py, Decision, Enrollment, Policy, Precall, Stats};
 /// - `circuit_breaker`: after `breaker_failures` failures in a row fail open at once for
 ///   `breaker_cool_down_ms` (`True`), or never (`False`).
 /// - `rate_limit_per_minute`: a client-side limit (60 on the free tier); `None` or 0 for none.
+/// - `tls_ca_file`: a PEM file of the only roots trusted for the service (a private one).
+/// - `warm_up_ms`: connect (and handshake) to the service at creation, at most this long.
+/// - `redis_url`, `redis_key_prefix`, `redis_budget_ms`: the cluster's shared cache (Redis);
+///   every answer read from it is verified again, and Redis never costs a lookup its budget.
 ///
 /// A number left unset takes nol-core's default; every range is nol-core's (`nol.SETTINGS`),
 /// and a value outside it raises `nol.InvalidSetting` (a `ConfigError` and an
@@ -86,7 +90,7 @@ impl Args {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (api_key=None, base_url=None, public_key_pem=None, *, budget_ms=None, cache_size=None, policy=None, default_country=None, max_in_flight=None, circuit_breaker=true, breaker_failures=None, breaker_cool_down_ms=None, rate_limit_per_minute=None))]
+    #[pyo3(signature = (api_key=None, base_url=None, public_key_pem=None, *, budget_ms=None, cache_size=None, policy=None, default_country=None, max_in_flight=None, circuit_breaker=true, breaker_failures=None, breaker_cool_down_ms=None, rate_limit_per_minute=None, tls_ca_file=None, warm_up_ms=None, redis_url=None, redis_key_prefix=None, redis_budget_ms=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -102,6 +106,11 @@ impl Client {
         breaker_failures: Option<&Bound<'_, PyAny>>,
         breaker_cool_down_ms: Option<&Bound<'_, PyAny>>,
         rate_limit_per_minute: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = arg::opt_text)] tls_ca_file: Option<String>,
+        warm_up_ms: Option<&Bound<'_, PyAny>>,
+        #[pyo3(from_py_with = arg::opt_text)] redis_url: Option<String>,
+        #[pyo3(from_py_with = arg::opt_text)] redis_key_prefix: Option<String>,
+        redis_budget_ms: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Client> {
         // Every value goes through nol-core's setter, which holds its range: an unset argument
         // keeps nol-core's default (nol.SETTINGS).
@@ -146,6 +155,22 @@ impl Client {
         config.set_circuit_breaker(circuit_breaker);
         if let Some(n) = arg::opt_setting_int("rate_limit_per_minute", rate_limit_per_minute)? {
             config.set_rate_limit_per_minute(n).to_py()?;
+        }
+        if let Some(path) = tls_ca_file {
+            config.set_tls_ca_file(&path).to_py()?;
+        }
+        if let Some(ms) = arg::opt_setting_int("warm_up_ms", warm_up_ms)? {
+            config.set_warm_up_ms(ms).to_py()?;
+        }
+        // A URL with a password: nol-core's error never repeats it.
+        if let Some(url) = redis_url {
+            config.set_redis_url(&url).to_py()?;
+        }
+        if let Some(prefix) = redis_key_prefix {
+            config.set_redis_key_prefix(&prefix).to_py()?;
+        }
+        if let Some(ms) = arg::opt_setting_int("redis_budget_ms", redis_budget_ms)? {
+            config.set_redis_budget_ms(ms).to_py()?;
         }
         // Loading the numbering metadata and starting threads takes a moment: let Python run.
         let (inner, base_url) = py

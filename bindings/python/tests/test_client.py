@@ -548,3 +548,37 @@ def test_vapi_tool_result(sandbox, hanging_sandbox) -> None:
     )
     assert time.monotonic() - start < BUDGET_S + MARGIN_S
     assert r["fail_open"] == "timeout" and r["caller_name"] is None
+
+
+def test_a_second_client_takes_the_first_ones_answer_from_redis(sandbox, redis_url) -> None:
+    """Two clients (two processes of a cluster) naming one Redis: the second one's lookup of
+    a caller the first one fetched costs no request, and is the same verified answer."""
+    first = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
+    second = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
+    a = first.lookup("+14155550111")
+    deadline = time.monotonic() + 5
+    while True:  # the first client writes to Redis after answering its caller
+        b = second.lookup("+14155550111")
+        if second.stats().http_status == {} or time.monotonic() > deadline:
+            break
+        second = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
+        time.sleep(0.05)
+    assert a.verified and b.verified
+    assert (b.caller_name, b.receipt_id) == (a.caller_name, a.receipt_id)
+    assert first.stats().http_status == {200: 1}
+    assert second.stats().http_status == {}, second.stats().http_status
+
+
+def test_redis_settings_are_checked_by_nol_core_and_never_echo_a_password(sandbox) -> None:
+    with pytest.raises(nol.InvalidSetting) as info:
+        sandbox.client(redis_url="http://:s3cret-pw@127.0.0.1:6379")
+    assert "s3cret-pw" not in str(info.value) and "s3cret-pw" not in repr(info.value)
+    with pytest.raises(nol.InvalidSetting):
+        sandbox.client(redis_budget_ms=0)
+    with pytest.raises(nol.ArgumentTypeError):
+        sandbox.client(redis_url=6379)  # type: ignore[arg-type]
+    with pytest.raises(nol.ConfigError) as info:
+        sandbox.client(tls_ca_file="/nonexistent/ca.pem")
+    assert "tls_ca_file" in str(info.value)
+    with pytest.raises(nol.InvalidSetting):
+        sandbox.client(warm_up_ms=10**6)

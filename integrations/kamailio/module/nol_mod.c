@@ -108,6 +108,15 @@ static int p_max_name_len = NOL_UNSET;
 /* The module answers with it itself when a worker has no client: it keeps libnol's default,
  * and libnol refuses any value but 503 and 404 at start-up. */
 static int p_route_advance_code = 503;
+/* The shared cache tier (libnol built with Redis): every node of a cluster that names the same
+ * Redis asks the service once per caller per TTL. The URL may carry a password: it is handed to
+ * libnol and never logged here. */
+static char *p_redis_url = NULL;
+static char *p_redis_key_prefix = NULL;
+static int p_redis_budget_ms = NOL_UNSET;
+/* A private deployment's CA file, and an optional bounded warm-up connection per client. */
+static char *p_tls_ca_file = NULL;
+static int p_warm_up_ms = NOL_UNSET;
 
 static param_export_t params[] = {
 	{"api_key", PARAM_STRING, &p_api_key},
@@ -127,6 +136,11 @@ static param_export_t params[] = {
 	{"screening_contact", PARAM_STRING, &p_screening_contact},
 	{"max_name_len", PARAM_INT, &p_max_name_len},
 	{"route_advance_code", PARAM_INT, &p_route_advance_code},
+	{"redis_url", PARAM_STRING, &p_redis_url},
+	{"redis_key_prefix", PARAM_STRING, &p_redis_key_prefix},
+	{"redis_budget_ms", PARAM_INT, &p_redis_budget_ms},
+	{"tls_ca_file", PARAM_STRING, &p_tls_ca_file},
+	{"warm_up_ms", PARAM_INT, &p_warm_up_ms},
 	{0, 0, 0}
 };
 
@@ -441,6 +455,9 @@ static int build_config(void)
 		{"default_country", p_default_country},
 		{"risk_tag", p_risk_tag},
 		{"screening_contact", p_screening_contact},
+		{"redis_url", p_redis_url},
+		{"redis_key_prefix", p_redis_key_prefix},
+		{"tls_ca_file", p_tls_ca_file},
 	};
 	const struct {
 		const char *name;
@@ -457,6 +474,8 @@ static int build_config(void)
 		{"block", p_block},
 		{"max_name_len", p_max_name_len},
 		{"route_advance_code", p_route_advance_code},
+		{"redis_budget_ms", p_redis_budget_ms},
+		{"warm_up_ms", p_warm_up_ms},
 	};
 	size_t i;
 	if(nol_config_new(&nol_cfg) != NOL_STATUS_OK) {
@@ -548,10 +567,13 @@ static int mod_init(void)
 	/* the nol process: it holds the instance's client and resumes the transactions */
 	register_procs(1);
 	cfg_register_child(1);
-	LM_INFO("nol: libnol %s, budget %s ms, cache %s, block %s, screening contact %s\n",
+	/* The Redis URL may carry a password: only whether it is set. */
+	LM_INFO("nol: libnol %s, budget %s ms, cache %s, block %s, screening contact %s, shared "
+			"cache %s\n",
 			nol_version(), int_text(p_budget_ms), int_text(p_cache_size),
 			p_block == NOL_UNSET || p_block == 0 ? "off" : "on",
-			(p_screening_contact && *p_screening_contact) ? "set" : "unset");
+			(p_screening_contact && *p_screening_contact) ? "set" : "unset",
+			(p_redis_url && *p_redis_url) ? "on" : "off");
 	return 0;
 }
 

@@ -309,6 +309,60 @@ class Sandbox:
             self.proc.wait()
 
 
+class RedisServer:
+    """Debian's redis-server on a free loopback port, without persistence: the shared cache
+    of the cluster tests. `pause()`/`resume()` hang it (SIGSTOP/SIGCONT)."""
+
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "/usr/bin/redis-server",
+             "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + 10
+        while self.command("PING") != "+PONG":
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def command(self, *args: str) -> str | None:
+        """One command over RESP; the first line of the answer, or None when unreachable."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                req = f"*{len(args)}\r\n" + "".join(
+                    f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+                c.sendall(req.encode())
+                return c.recv(65536).decode(errors="replace").split("\r\n")[0]
+        except OSError:
+            return None
+
+    def keys(self) -> int:
+        reply = self.command("DBSIZE") or ""
+        return int(reply[1:]) if reply.startswith(":") else -1
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.resume()
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class CountingProxy:
     """A TCP proxy in front of the sandbox that counts the lookups reaching it: it reads the
     HTTP/1.1 requests on each connection (keep-alive included: request line, headers,

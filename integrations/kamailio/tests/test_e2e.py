@@ -13,11 +13,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
-from sip import API_KEY, HERE, CountingProxy, HostileServer, Kamailio, Sandbox
+from sip import API_KEY, HERE, CountingProxy, HostileServer, Kamailio, RedisServer, Sandbox
 
 SCREENING = "sip:screening@pbx.example"
 BUDGET_MS = 400
@@ -709,6 +710,65 @@ def test_repeated_caller_across_all_workers_is_one_request_per_ttl(tmp_path):
     assert counters.get("failed_open") == 0, counters
     # the caller's first lookup was verified; whoever asked while it was in flight shares it
     assert counters.get("verified", 0) + counters.get("cached", 0) == 202, counters
+
+
+def test_two_instances_sharing_redis_ask_once_per_caller(tmp_path):
+    """A cluster of two Kamailio instances naming one Redis: a caller seen by both, at once and
+    one after the other, costs one request to the service (counted at the sandbox's door), and
+    both answer with the one signed answer. Then Redis hangs (SIGSTOP): every call still gets
+    its verified answer from the service within budget; and after SIGCONT the tier is back."""
+    redis = RedisServer()
+    sb = Sandbox(delay_ms=250)
+    proxy = CountingProxy(sb.url)
+    env = dict(NOL_SCREENING_CONTACT=SCREENING, NOL_REDIS_URL=redis.url)
+    a = start(proxy.url, sb.public_key, **env)
+    b = start(proxy.url, sb.public_key, **env)
+    results: dict[str, list] = {"a": [], "b": []}
+    try:
+        # both nodes miss the same new caller at once: one asks, the other takes its answer
+        def burst(node, name):
+            results[name] = list(node.client.closed_loop(["+14155551212"] * 16, outstanding=16)[1].values())
+
+        threads = [threading.Thread(target=burst, args=(a, "a")),
+                   threading.Thread(target=burst, args=(b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # one after the other: the second node reads the first node's answer from Redis
+        first = a.client.invite("+14155550111")
+        second = b.client.invite("+14155550111")
+        assert redis.keys() >= 2, redis.keys()
+        # Redis hangs: the service answers, within budget, verified
+        redis.pause()
+        hung = [a.client.invite("+14155550100"), b.client.invite("+14155550122")]
+        redis.resume()
+        time.sleep(0.5)
+    finally:
+        a.stop()
+        b.stop()
+        proxy.stop()
+        sb.stop()
+        redis.stop()
+    replies = results["a"] + results["b"]
+    assert len(replies) == 32, latency_summary(replies)
+    receipts = {r.one("X-NumbersOnline-Receipt") for r in replies}
+    assert len(receipts) == 1 and None not in receipts, receipts
+    for reply in replies:
+        assert reply.code == 503 and reply.one("X-NumbersOnline-Action") == "allow"
+        assert reply.one("X-NumbersOnline-Name") == '"Acme Support"'
+        assert reply.latency_ms <= BUDGET_MS + ASYNC_SLACK_MS, latency_summary(replies)
+    for r in (first, second):
+        assert r.one("X-NumbersOnline-Name") == '"Café Zürich — Bäckerei"'
+    assert first.one("X-NumbersOnline-Receipt") == second.one("X-NumbersOnline-Receipt")
+    for r in hung:
+        # a verified answer: signed receipt, the service's action (not the fail-open one)
+        assert r.one("X-NumbersOnline-Receipt"), r.headers
+        assert r.one("X-NumbersOnline-Action") != "allow_with_default_policy", r.headers
+        assert r.latency_ms <= BUDGET_MS + ASYNC_SLACK_MS, r.latency_ms
+    # one request per caller across the cluster, however many calls and nodes
+    assert sorted(proxy.numbers()) == [
+        "+14155550100", "+14155550111", "+14155550122", "+14155551212"], proxy.numbers()
 
 
 def test_retransmitted_invite_is_absorbed_by_its_transaction(tmp_path):

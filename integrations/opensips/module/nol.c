@@ -86,6 +86,15 @@ static char *p_screening_contact = NULL;
 static int p_max_name_len = NOL_UNSET;
 /* the module answers with it itself when there is no client; libnol refuses all but 503/404 */
 static int p_route_advance_code = 503;
+/* The shared cache tier (libnol built with Redis): every SIP worker's client and every node
+ * that names the same Redis ask the service once per caller per TTL, which also removes the
+ * cost of one client per worker. The URL may carry a password: never logged here. */
+static char *p_redis_url = NULL;
+static char *p_redis_key_prefix = NULL;
+static int p_redis_budget_ms = NOL_UNSET;
+/* A private deployment's CA file, and an optional bounded warm-up connection per client. */
+static char *p_tls_ca_file = NULL;
+static int p_warm_up_ms = NOL_UNSET;
 
 static const param_export_t params[] = {
 	{"base_url", STR_PARAM, &p_base_url},
@@ -104,6 +113,11 @@ static const param_export_t params[] = {
 	{"screening_contact", STR_PARAM, &p_screening_contact},
 	{"max_name_len", INT_PARAM, &p_max_name_len},
 	{"route_advance_code", INT_PARAM, &p_route_advance_code},
+	{"redis_url", STR_PARAM, &p_redis_url},
+	{"redis_key_prefix", STR_PARAM, &p_redis_key_prefix},
+	{"redis_budget_ms", INT_PARAM, &p_redis_budget_ms},
+	{"tls_ca_file", STR_PARAM, &p_tls_ca_file},
+	{"warm_up_ms", INT_PARAM, &p_warm_up_ms},
 	{0, 0, 0}
 };
 
@@ -387,6 +401,9 @@ static int build_config(void)
 		{"default_country", p_default_country},
 		{"risk_tag", p_risk_tag},
 		{"screening_contact", p_screening_contact},
+		{"redis_url", p_redis_url},
+		{"redis_key_prefix", p_redis_key_prefix},
+		{"tls_ca_file", p_tls_ca_file},
 	};
 	const struct { const char *name; int value; } ints[] = {
 		{"budget_ms", p_budget_ms},
@@ -400,6 +417,8 @@ static int build_config(void)
 		{"block", p_block},
 		{"max_name_len", p_max_name_len},
 		{"route_advance_code", p_route_advance_code},
+		{"redis_budget_ms", p_redis_budget_ms},
+		{"warm_up_ms", p_warm_up_ms},
 	};
 	size_t i;
 	if (nol_config_new(&nol_cfg) != NOL_STATUS_OK) {

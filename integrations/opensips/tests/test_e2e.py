@@ -11,6 +11,7 @@ import time
 import pytest
 
 from osips import CountingProxy, HERE, HostileServer, OpenSIPS, Sandbox
+from sip import RedisServer
 
 SCREENING = "sip:screening@pbx.example"
 BUDGET_MS = 400
@@ -264,6 +265,41 @@ def test_hanging_service_32_outstanding_on_2_workers_every_reply_within_budget()
     assert stats["failed_open"] == total, stats
 
 
+def test_repeated_caller_across_workers_and_nodes_is_one_request_with_redis():
+    """OpenSIPS keeps one libnol client per SIP worker; with the shared tier every worker of
+    two instances naming one Redis asks the service once per caller: 64 INVITEs from one new
+    caller spread over 2 x 4 workers cost one request at the sandbox's door, and every reply
+    carries the one signed answer. A bad redis_url stops OpenSIPS at start with libnol's
+    message and without the password."""
+    redis = RedisServer()
+    sb = Sandbox(delay_ms=250)
+    proxy = CountingProxy(sb.url)
+    env = dict(NOL_SCREENING_CONTACT=SCREENING, NOL_REDIS_URL=redis.url)
+    nodes = [start(proxy.url, sb.public_key, **env), start(proxy.url, sb.public_key, **env)]
+    replies = []
+    try:
+        for _ in range(2):
+            for node in nodes:
+                replies += list(node.client.closed_loop(["+14155551212"] * 16,
+                                                        outstanding=16)[1].values())
+        stats = [node.stats() for node in nodes]
+    finally:
+        for node in nodes:
+            node.stop()
+        proxy.stop()
+        sb.stop()
+        redis.stop()
+    summary = latency_summary(replies)
+    assert len(replies) == 64, summary
+    receipts = {r.one("X-NumbersOnline-Receipt") for r in replies}
+    assert len(receipts) == 1 and None not in receipts, receipts
+    for reply in replies:
+        assert reply.code == 503 and reply.one("X-NumbersOnline-Action") == "allow", reply.raw
+        assert reply.latency_ms <= BUDGET_MS + ASYNC_SLACK_MS, summary
+    assert proxy.numbers() == ["+14155551212"], proxy.numbers()
+    assert sum(s["failed_open"] for s in stats) == 0, stats
+
+
 def test_retransmitted_invite_is_absorbed_by_its_transaction():
     """The same INVITE sent five times while its lookup waits on a slow service, once more
     after the 100 ms, once more after the final reply: one lookup, one decision."""
@@ -429,6 +465,7 @@ def test_statistics_over_mi(sandbox):
     ({"NOL_BASE_URL": "ftp://127.0.0.1:21"}, "nol: modparam base_url:"),
     ({"NOL_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "nol: modparam public_key_file:"),
     ({"NUMBERS_ONLINE_API_KEY": ""}, "nol: cannot make the numbers.online client"),
+    ({"NOL_REDIS_URL": "http://:s3cret-pw@127.0.0.1:6379"}, "nol: modparam redis_url:"),
 ])
 def test_bad_settings_stop_opensips_at_start_with_libnols_message(sandbox, env, message):
     env = {"NOL_BASE_URL": sandbox.url, "NOL_PUBLIC_KEY_FILE": sandbox.public_key, **env}
@@ -437,3 +474,4 @@ def test_bad_settings_stop_opensips_at_start_with_libnols_message(sandbox, env, 
         o.stop()
     assert "opensips exited at start" in str(failed.value)
     assert message in str(failed.value), str(failed.value)[-2000:]
+    assert "s3cret-pw" not in str(failed.value)  # a Redis password is never logged

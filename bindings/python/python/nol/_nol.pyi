@@ -230,9 +230,15 @@ class Client:
         breaker_failures: int | None = None,
         breaker_cool_down_ms: int | None = None,
         rate_limit_per_minute: int | None = None,
+        tls_ca_file: str | None = None,
+        warm_up_ms: int | None = None,
+        redis_url: str | None = None,
+        redis_key_prefix: str | None = None,
+        redis_budget_ms: int | None = None,
     ) -> None:
         """Unset numbers take nol-core's defaults (``SETTINGS``); a value out of range raises
-        InvalidSetting. ``rate_limit_per_minute`` None or 0: no limit."""
+        InvalidSetting. ``rate_limit_per_minute`` None or 0: no limit. ``redis_url`` names the
+        shared cache every client of a cluster reads and fills (each answer verified again)."""
     @property
     def budget_ms(self) -> int: ...
     @property
