@@ -552,6 +552,22 @@ static void test_settings_bounds(void) {
   CHECK(strstr(nol_last_error(), "supersecret") == NULL);
   CHECK_STATUS(nol_config_set(cfg, "base_url", base_url), NOL_STATUS_OK);
 
+  /* The shared cache tier and TLS trust, through the one generic setter. A Redis password
+   * never reaches the error text. */
+  CHECK_STATUS(nol_config_set(cfg, "redis_url", "http://:s3cret-pw@127.0.0.1:6379"),
+               NOL_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(nol_last_error(), "s3cret-pw") == NULL);
+  CHECK(strstr(nol_last_error(), "redis_url") != NULL);
+  CHECK_STATUS(nol_config_set(cfg, "redis_url", "redis://:s3cret-pw@127.0.0.1:1/0"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "redis_key_prefix", "has space"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "redis_key_prefix", "pbx1:"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "redis_budget_ms", "0"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "redis_budget_ms", "1001"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "redis_budget_ms", "20"), NOL_STATUS_OK);
+  CHECK_STATUS(nol_config_set(cfg, "warm_up_ms", "10001"), NOL_STATUS_INVALID_ARGUMENT);
+  CHECK_STATUS(nol_config_set(cfg, "tls_ca_file", "/nonexistent/ca.pem"), NOL_STATUS_INVALID_CONFIG);
+  CHECK(strstr(nol_last_error(), "tls_ca_file") != NULL);
+
   /* Names. */
   CHECK_STATUS(nol_config_set(cfg, "no_such_setting", "1"), NOL_STATUS_UNKNOWN_SETTING);
   CHECK_STATUS(nol_config_set(cfg, "no_such_setting", NULL), NOL_STATUS_UNKNOWN_SETTING);
@@ -678,6 +694,31 @@ static void test_lookup_verified_and_cached(void) {
   CHECK(stats.latency_max_us >= stats.latency_p50_us);
   CHECK_STATUS(nol_client_stats(NULL, &stats), NOL_STATUS_NULL_ARGUMENT);
   CHECK_STATUS(nol_client_stats(client, NULL), NOL_STATUS_NULL_ARGUMENT);
+  nol_client_free(client);
+}
+
+/* A shared tier that cannot be reached costs no call its budget: the lookup goes to the
+ * service and is verified (nol-core's tests run a real Redis, hung, killed and lying). */
+static void test_lookup_with_unreachable_redis(void) {
+  test_name = "nol_lookup: an unreachable Redis falls through to the service";
+  nol_config *cfg = sandbox_config(400);
+  CHECK_STATUS(nol_config_set(cfg, "redis_url", "redis://127.0.0.1:1/0"), NOL_STATUS_OK);
+  nol_client *client = NULL;
+  CHECK_STATUS(nol_client_new(cfg, &client), NOL_STATUS_OK);
+  nol_config_free(cfg);
+  for (int i = 0; i < 5; i++) {
+    double start = now_ms();
+    nol_result *r = lookup(client, i % 2 ? "+14155550100" : "+14155550111");
+    double took = now_ms() - start;
+    CHECK(r != NULL);
+    if (r) {
+      nol_outcome o = NOL_OUTCOME_FAIL_OPEN;
+      CHECK_STATUS(nol_result_outcome(r, &o), NOL_STATUS_OK);
+      CHECK(o == NOL_OUTCOME_VERIFIED || o == NOL_OUTCOME_CACHED);
+      nol_result_free(r);
+    }
+    CHECK(took < 400 + 400);
+  }
   nol_client_free(client);
 }
 
@@ -1602,7 +1643,8 @@ int main(void) {
     test_settings_bounds();
     test_client_new();
     test_lookup_verified_and_cached();
-    test_lookup_policy();
+    test_lookup_with_unreachable_redis();
+  test_lookup_policy();
     test_lookup_bad_input();
     test_fail_open_modes();
     test_result_json();
