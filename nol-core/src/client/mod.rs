@@ -70,6 +70,11 @@ pub const PATH_PRECALL_LOOKUP: &str = "/api/v1/precall/lookup";
 pub const PATH_PRECALL_ENROLL: &str = "/api/v1/precall/enroll";
 /// The longest budget a single call may ask for (the top of the `budget_ms` range).
 pub const MAX_BUDGET: Duration = Duration::from_secs(60);
+/// How much sooner a request sent from the calling thread stops than the lookup's deadline:
+/// socket timeouts are counted in kernel ticks and end on a tick (bench/fresh saw up to 8 ms
+/// past the deadline at 250 Hz without it), where a waiting caller's timer is precise. With
+/// it the request ends within about 5 ms either side of the deadline.
+const SOCKET_TIMER_SLACK: Duration = Duration::from_millis(5);
 
 struct Inner {
     http: Http,
@@ -560,8 +565,12 @@ impl Inner {
             // The reservation holds this request's place in `max_in_flight` until it ends; the
             // worker thread itself stays idle. A panic below ends the flight as a failure
             // rather than leaving its followers to wait out their deadlines.
+            // A socket's own timeout (SO_RCVTIMEO) is counted in kernel ticks (4 ms at 250 Hz)
+            // and rounded up: a request on this thread stops that much sooner, so that the
+            // caller is back by its deadline. A worker's caller waits on a precise timer.
+            let stop = deadline.checked_sub(SOCKET_TIMER_SLACK).unwrap_or(deadline);
             let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.fetch(key, &body, deadline, permit)
+                self.fetch(key, &body, stop, permit)
             }));
             let result = fetched.unwrap_or(Err(FailOpen::Connect));
             drop(worker);
