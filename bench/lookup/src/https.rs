@@ -6,45 +6,17 @@
 //!
 //! Run with `bash bench/lookup/https.sh` (release build).
 
+mod summary;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nol_core::client::{ApiKey, Call, Client, ClientConfig};
 use nol_core::TrustedKeys;
 use nol_sandbox::{Sandbox, SandboxConfig, SANDBOX_KEY};
+use summary::{summarize, us};
 
 const NUMBER: &str = "+14155551212";
-
-struct Summary {
-    p50: Duration,
-    p99: Duration,
-    max: Duration,
-    per_sec: f64,
-}
-
-fn summarize(mut samples: Vec<Duration>) -> Summary {
-    samples.sort();
-    let total: Duration = samples.iter().sum();
-    let at =
-        |p: f64| samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1];
-    Summary {
-        p50: at(0.50),
-        p99: at(0.99),
-        max: *samples.last().unwrap_or(&Duration::ZERO),
-        per_sec: samples.len() as f64 / total.as_secs_f64().max(1e-9),
-    }
-}
-
-fn us(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 10.0 {
-        format!("{us:.2} µs")
-    } else if us < 10_000.0 {
-        format!("{us:.0} µs")
-    } else {
-        format!("{:.1} ms", us / 1000.0)
-    }
-}
 
 fn client(sb: &Sandbox, ca: Option<&str>, warm_up_ms: u64) -> Client {
     let mut config = ClientConfig {
