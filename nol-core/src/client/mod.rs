@@ -561,13 +561,15 @@ impl Inner {
             body["verstat"] = v.into();
         }
         let body = serde_json::to_vec(&body).map_err(|_| FailOpen::Unparseable)?;
-        if send == Sender::Caller {
+        // A budget too short to give up the socket timer's slack goes to a worker, whose caller
+        // waits on a precise timer.
+        let room = deadline.saturating_duration_since(Instant::now());
+        if send == Sender::Caller && room > 4 * SOCKET_TIMER_SLACK {
             // The reservation holds this request's place in `max_in_flight` until it ends; the
             // worker thread itself stays idle. A panic below ends the flight as a failure
-            // rather than leaving its followers to wait out their deadlines.
-            // A socket's own timeout (SO_RCVTIMEO) is counted in kernel ticks (4 ms at 250 Hz)
-            // and rounded up: a request on this thread stops that much sooner, so that the
-            // caller is back by its deadline. A worker's caller waits on a precise timer.
+            // rather than leaving its followers to wait out their deadlines. A socket's own
+            // timeout (SO_RCVTIMEO) ends on a kernel tick: the request on this thread stops
+            // SOCKET_TIMER_SLACK sooner, so that the caller is back by its deadline.
             let stop = deadline.checked_sub(SOCKET_TIMER_SLACK).unwrap_or(deadline);
             let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 self.fetch(key, &body, stop, permit)
