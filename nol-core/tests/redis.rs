@@ -486,7 +486,13 @@ fn forged_tampered_unsigned_garbage_and_replayed_entries_are_refused() {
         ("an unsigned body", unsigned.into_bytes()),
         ("a genuine body, unsealed", genuine.into_bytes()),
         ("garbage", b"\x00\xffnot json at all".to_vec()),
-        ("an empty value", Vec::new()),
+        // Read no further than the longest answer (GETRANGE), then refused: a poisoned Redis
+        // cannot make a node hold or hash a huge value. (An empty value reads as no entry.)
+        ("a value longer than any answer (a megabyte)", {
+            let mut v = sealed.clone();
+            v.resize(1 << 20, b' ');
+            v
+        }),
         (
             "a sealed entry with a byte of its body changed",
             sealed_tampered,

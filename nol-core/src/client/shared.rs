@@ -208,6 +208,10 @@ struct Seal(hmac::Key);
 const MAGIC: &[u8; 4] = b"NOL1";
 const TAG_LEN: usize = 32;
 const HEADER_LEN: usize = MAGIC.len() + 8 + TAG_LEN;
+/// The longest value the tier reads: a sealed body of at most `MAX_BODY_BYTES` (what a service
+/// answer may be). A store reads at most one byte more, and a longer value is refused: a
+/// poisoned Redis cannot make a node hold or hash hundreds of megabytes.
+pub(crate) const MAX_VALUE_LEN: usize = HEADER_LEN + super::MAX_BODY_BYTES as usize;
 
 /// A value derived from the API key for `label`.
 fn derive(api_key: &str, label: &[u8]) -> hmac::Tag {
@@ -509,6 +513,9 @@ impl Tier {
         key: &CacheKey,
         sent: Instant,
     ) -> Result<Arc<Answer>, Rejected> {
+        if value.len() > MAX_VALUE_LEN {
+            return Err(Rejected::Refused);
+        }
         let (expires_ms, body) = self.seal.open(name, value).ok_or(Rejected::Refused)?;
         // Sealed with its expiry: past it, it is not used whatever the store says is left; and
         // nothing is kept longer than the longest TTL.
@@ -717,6 +724,22 @@ impl Writer {
             if put {
                 SharedCounters::add(&self.counters.writes_dropped);
             }
+            // The answer is not written, but a lease this node holds is still given back
+            // (off every call's path): other nodes must not wait it out.
+            let lease = match job {
+                Write::Put {
+                    names,
+                    release: true,
+                    ..
+                } => names.lease,
+                Write::Release(lease) => lease,
+                Write::Put { .. } => return,
+            };
+            let op = Op {
+                until: Instant::now() + self.timeout,
+                wait: true,
+            };
+            let _ = self.store.release(&lease, op);
             return;
         }
         let now = Instant::now();

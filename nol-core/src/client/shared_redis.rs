@@ -505,14 +505,21 @@ impl Shared {
         if let Some(lease) = lease {
             pipe.cmd("EXISTS").arg(lease);
         }
-        pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
+        // At most one byte past the longest value the tier accepts (a longer one is refused):
+        // never a poisoned value's hundreds of megabytes. A missing key reads as empty.
+        pipe.cmd("GETRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(super::shared::MAX_VALUE_LEN)
+            .cmd("PTTL")
+            .arg(key);
         self.run(op, |conn| {
             let mut replies = conn.pipeline(&pipe)?.into_iter();
             let leased = match lease {
                 Some(_) => int(&replies.next().unwrap_or_default())? > 0,
                 None => false,
             };
-            let value = bulk(replies.next().unwrap_or_default())?;
+            let value = bulk(replies.next().unwrap_or_default())?.filter(|v| !v.is_empty());
             let pttl = int(&replies.next().unwrap_or_default())?;
             let ttl = match pttl {
                 // No expiry set: the seal's expiry still holds.
