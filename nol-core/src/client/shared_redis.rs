@@ -365,6 +365,11 @@ impl Shared {
         if op.wait {
             return f(self);
         }
+        // No time left is the lookup's state, not the store's: skipped, not a failure that
+        // would count toward the tier's breaker.
+        if op.until <= Instant::now() {
+            return Err(Failure::NotReady);
+        }
         let runner = self.runners.try_reserve().ok_or(Failure::NotReady)?;
         let slot = Arc::new(Slot::new());
         let (out, shared) = (slot.clone(), self.clone());
