@@ -93,17 +93,19 @@ pub(crate) trait SharedCache: Send + Sync {
     fn read(&self, key: &str, lease: Option<&str>, op: Op) -> Result<Read, Failure>;
     /// Takes `lease` for `ttl` unless it is held (`SET NX PX`): whether this caller holds it.
     fn lease(&self, lease: &str, token: &str, ttl: Duration, op: Op) -> Result<bool, Failure>;
-    /// Stores `value` under `key` for `ttl`, then releases `release`, in that order.
+    /// Stores `value` under `key` for `ttl`, then releases `release` (a lease and its holder's
+    /// token), in that order.
     fn put(
         &self,
         key: &str,
         value: &[u8],
         ttl: Duration,
-        release: Option<&str>,
+        release: Option<(&str, &str)>,
         op: Op,
     ) -> Result<(), Failure>;
-    /// Releases `lease`.
-    fn release(&self, lease: &str, op: Op) -> Result<(), Failure>;
+    /// Releases `lease` if `token` still holds it: a lease that expired and was taken by
+    /// another node is that node's, and is left alone.
+    fn release(&self, lease: &str, token: &str, op: Op) -> Result<(), Failure>;
 }
 
 #[derive(Debug)]
@@ -321,6 +323,8 @@ pub(crate) enum Before {
 pub(crate) struct Ask {
     names: Names,
     leased: bool,
+    /// This lookup's lease token (held when `leased`).
+    token: String,
 }
 
 /// A write for the tier's thread.
@@ -330,8 +334,10 @@ enum Write {
         body: Vec<u8>,
         expires_at: Instant,
         release: bool,
+        token: String,
     },
-    Release(String),
+    /// A lease and its holder's token.
+    Release(String, String),
 }
 
 /// What the writer thread needs.
@@ -541,6 +547,7 @@ impl Tier {
         let mut ask = Ask {
             names,
             leased: false,
+            token: lease_token(),
         };
         if !self.breaker.allows() {
             self.count(&self.counters.skipped);
@@ -579,7 +586,7 @@ impl Tier {
         let Some(rest) = deadline.checked_duration_since(now).filter(|_| now < share) else {
             return Before::Ask(ask);
         };
-        let token = lease_token();
+        let token = ask.token.clone();
         match self
             .store
             .lease(&ask.names.lease, &token, ms_at_least_one(rest), op)
@@ -695,8 +702,9 @@ impl Tier {
                 body: body.to_vec(),
                 expires_at: a.expires_at(),
                 release: ask.leased,
+                token: ask.token,
             },
-            _ if ask.leased => Write::Release(ask.names.lease),
+            _ if ask.leased => Write::Release(ask.names.lease, ask.token),
             _ => return,
         };
         let put = matches!(job, Write::Put { .. });
@@ -726,20 +734,21 @@ impl Writer {
             }
             // The answer is not written, but a lease this node holds is still given back
             // (off every call's path): other nodes must not wait it out.
-            let lease = match job {
+            let (lease, token) = match job {
                 Write::Put {
                     names,
                     release: true,
+                    token,
                     ..
-                } => names.lease,
-                Write::Release(lease) => lease,
+                } => (names.lease, token),
+                Write::Release(lease, token) => (lease, token),
                 Write::Put { .. } => return,
             };
             let op = Op {
                 until: Instant::now() + self.timeout,
                 wait: true,
             };
-            let _ = self.store.release(&lease, op);
+            let _ = self.store.release(&lease, &token, op);
             return;
         }
         let now = Instant::now();
@@ -753,15 +762,16 @@ impl Writer {
                 body,
                 expires_at,
                 release,
+                token,
             } => {
-                let release = release.then_some(names.lease.as_str());
+                let release = release.then_some((names.lease.as_str(), token.as_str()));
                 // What is left of the TTL, in whole milliseconds: the entry expires with the
                 // service's answer, not later.
                 let left_ms = u64::try_from(expires_at.saturating_duration_since(now).as_millis())
                     .unwrap_or(u64::MAX);
                 if left_ms == 0 {
                     match release {
-                        Some(lease) => self.store.release(lease, op),
+                        Some((lease, token)) => self.store.release(lease, token, op),
                         None => return,
                     }
                 } else {
@@ -774,7 +784,7 @@ impl Writer {
                     r
                 }
             }
-            Write::Release(lease) => self.store.release(&lease, op),
+            Write::Release(lease, token) => self.store.release(&lease, &token, op),
         };
         // A write's success says nothing of whether the store answers within a lookup's share
         // (it may wait longer): only lookups and connects close the breaker.
@@ -880,6 +890,17 @@ pub(crate) mod tests {
                 (value.to_vec(), ttl.map(|t| Instant::now() + t)),
             );
         }
+
+        /// Removes `lease` only while `token` holds it (what the Redis store's script does).
+        fn release_if(&self, lease: &str, token: &str) {
+            let mut entries = self.entries.lock().unwrap();
+            if entries
+                .get(lease)
+                .is_some_and(|(v, _)| v == token.as_bytes())
+            {
+                entries.remove(lease);
+            }
+        }
     }
 
     impl SharedCache for Memory {
@@ -910,20 +931,20 @@ pub(crate) mod tests {
             key: &str,
             value: &[u8],
             ttl: Duration,
-            release: Option<&str>,
+            release: Option<(&str, &str)>,
             op: Op,
         ) -> Result<(), Failure> {
             self.enter(op)?;
             self.plant(key, value, Some(ttl));
-            if let Some(l) = release {
-                self.entries.lock().unwrap().remove(l);
+            if let Some((l, token)) = release {
+                self.release_if(l, token);
             }
             Ok(())
         }
 
-        fn release(&self, lease: &str, op: Op) -> Result<(), Failure> {
+        fn release(&self, lease: &str, token: &str, op: Op) -> Result<(), Failure> {
             self.enter(op)?;
-            self.entries.lock().unwrap().remove(lease);
+            self.release_if(lease, token);
             Ok(())
         }
     }
@@ -1236,6 +1257,7 @@ pub(crate) mod tests {
             let ask = Ask {
                 names: t.names(&k),
                 leased: false,
+                token: lease_token(),
             };
             t.after(ask, Some((&b, &answer)));
         }

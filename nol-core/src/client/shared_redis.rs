@@ -98,6 +98,19 @@ impl Conn {
     }
 }
 
+/// Deletes a lease only while its holder's token is in it: a lease that expired and was taken
+/// by another node is left to that node.
+const RELEASE_SCRIPT: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+fn release_cmd(pipe: &mut redis::Pipeline, lease: &str, token: &str) {
+    pipe.cmd("EVAL")
+        .arg(RELEASE_SCRIPT)
+        .arg(1)
+        .arg(lease)
+        .arg(token);
+}
+
 fn bulk(v: Value) -> Result<Option<Vec<u8>>, Fail> {
     match v {
         Value::Nil => Ok(None),
@@ -488,18 +501,21 @@ impl SharedCache for Redis {
         key: &str,
         value: &[u8],
         ttl: Duration,
-        release: Option<&str>,
+        release: Option<(&str, &str)>,
         op: Op,
     ) -> Result<(), Failure> {
-        let (key, value, release) = (key.to_string(), value.to_vec(), release.map(str::to_string));
+        let (key, value) = (key.to_string(), value.to_vec());
+        let release = release.map(|(l, t)| (l.to_string(), t.to_string()));
         self.shared.submit(op, move |s| {
-            s.put(&key, &value, ttl, release.as_deref(), op)
+            let release = release.as_ref().map(|(l, t)| (l.as_str(), t.as_str()));
+            s.put(&key, &value, ttl, release, op)
         })
     }
 
-    fn release(&self, lease: &str, op: Op) -> Result<(), Failure> {
-        let lease = lease.to_string();
-        self.shared.submit(op, move |s| s.release(&lease, op))
+    fn release(&self, lease: &str, token: &str, op: Op) -> Result<(), Failure> {
+        let (lease, token) = (lease.to_string(), token.to_string());
+        self.shared
+            .submit(op, move |s| s.release(&lease, &token, op))
     }
 }
 
@@ -556,13 +572,13 @@ impl Shared {
         key: &str,
         value: &[u8],
         ttl: Duration,
-        release: Option<&str>,
+        release: Option<(&str, &str)>,
         op: Op,
     ) -> Result<(), Failure> {
         let mut pipe = redis::pipe();
         pipe.cmd("SET").arg(key).arg(value).arg("PX").arg(px(ttl));
-        if let Some(lease) = release {
-            pipe.cmd("DEL").arg(lease);
+        if let Some((lease, token)) = release {
+            release_cmd(&mut pipe, lease, token);
         }
         self.run(op, |conn| {
             let replies = conn.pipeline(&pipe)?;
@@ -576,9 +592,9 @@ impl Shared {
         })
     }
 
-    fn release(&self, lease: &str, op: Op) -> Result<(), Failure> {
+    fn release(&self, lease: &str, token: &str, op: Op) -> Result<(), Failure> {
         let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(lease);
+        release_cmd(&mut pipe, lease, token);
         self.run(op, |conn| {
             let replies = conn.pipeline(&pipe)?;
             int(&replies[0]).map(|_| ())
