@@ -323,7 +323,7 @@ pub(crate) enum Before {
 pub(crate) struct Ask {
     names: Names,
     leased: bool,
-    /// This lookup's lease token (held when `leased`).
+    /// This lookup's lease token (held, or perhaps held, when `leased`).
     token: String,
 }
 
@@ -601,6 +601,10 @@ impl Tier {
                 self.follow(key, keys, ask, &token, deadline)
             }
             Err(f) => {
+                // A `SET NX` that timed out may still have been applied: treat the lease as
+                // held, so that `after` gives it back (a token-checked release is harmless when
+                // it was not taken) and other nodes do not wait it out.
+                ask.leased = f == Failure::Failed;
                 self.failed(f);
                 Before::Ask(ask)
             }
@@ -684,6 +688,8 @@ impl Tier {
                 }
                 Ok(false) => continue,
                 Err(f) => {
+                    // As in `before`: an outcome unknown is given back, by token.
+                    ask.leased = f == Failure::Failed;
                     self.failed(f);
                     return Before::Ask(ask);
                 }
@@ -853,6 +859,8 @@ pub(crate) mod tests {
         pub(crate) not_ready: std::sync::atomic::AtomicBool,
         pub(crate) stall: Mutex<Option<Duration>>,
         pub(crate) ops: AtomicU64,
+        /// A lease is taken, but its reply is lost (the caller sees a failure).
+        pub(crate) lose_lease_reply: std::sync::atomic::AtomicBool,
     }
 
     impl Memory {
@@ -923,6 +931,9 @@ pub(crate) mod tests {
                 return Ok(false);
             }
             self.plant(lease, token.as_bytes(), Some(ttl));
+            if self.lose_lease_reply.load(Ordering::SeqCst) {
+                return Err(Failure::Failed);
+            }
             Ok(true)
         }
 
@@ -1020,6 +1031,32 @@ pub(crate) mod tests {
         assert!(ask.leased);
         let answer = Answer::new(response::inbound(body, keys, &k.number).unwrap());
         t.after(ask, Some((body, &answer)));
+    }
+
+    /// A `SET NX` whose reply is lost may have taken the lease: the node gives it back (by its
+    /// token) when its request ends, so the next node leads instead of waiting it out.
+    #[test]
+    fn a_lease_taken_without_its_reply_is_given_back() {
+        let store = Arc::new(Memory::default());
+        let (_, keys) = signing();
+        let (a, _) = tier(store.clone(), "key-1");
+        let (b, _) = tier(store.clone(), "key-1");
+        let k = key("+14155551212", Verstat::Passed);
+        let names = a.names(&k);
+        store.lose_lease_reply.store(true, Ordering::SeqCst);
+        let Before::Ask(ask) = a.before(&k, &keys, soon()) else {
+            panic!("a miss asks the service");
+        };
+        store.lose_lease_reply.store(false, Ordering::SeqCst);
+        assert!(store.live(&names.lease).is_some(), "the lease was taken");
+        assert!(ask.leased, "an unknown outcome counts as held");
+        a.after(ask, None);
+        wait_for(|| store.live(&names.lease).is_none());
+        // The tier's breaker counted one failure; b is another node and leads at once.
+        let Before::Ask(ask) = b.before(&k, &keys, soon()) else {
+            panic!("b asks the service");
+        };
+        assert!(ask.leased);
     }
 
     #[test]
