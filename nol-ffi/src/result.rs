@@ -363,6 +363,20 @@ unsafe fn pair_out(
     })
 }
 
+/// How many pairs `list` gives, written to `*out` (the `_count` twin of [`pair_out`]).
+unsafe fn count_out(
+    r: *const nol_result,
+    out: *mut usize,
+    list: impl FnOnce(&Decision) -> Vec<(&'static str, String)>,
+) -> nol_status {
+    boundary(|| {
+        let d = unsafe { result(r) }?;
+        let out = unsafe { arg::out(out, "out") }?;
+        *out = list(d).len();
+        Ok(())
+    })
+}
+
 /// Writes how many Asterisk channel variables there are (always 4: `NOL_ACTION`, `NOL_RISK`,
 /// `NOL_LABEL`, `NOL_RECEIPT`) to `*out`. Never blocks; thread-safe.
 #[no_mangle]
@@ -370,12 +384,7 @@ pub unsafe extern "C" fn nol_result_agi_count(
     result: *const nol_result,
     out: *mut usize,
 ) -> nol_status {
-    boundary(|| {
-        let d = unsafe { self::result(result) }?;
-        let out = unsafe { arg::out(out, "out") }?;
-        *out = d.agi_variables().len();
-        Ok(())
-    })
+    unsafe { count_out(result, out, Decision::agi_variables) }
 }
 
 /// Writes the `index`th Asterisk channel variable's name and value (empty when unknown; never a
@@ -400,12 +409,7 @@ pub unsafe extern "C" fn nol_result_asterisk_variable_count(
     result: *const nol_result,
     out: *mut usize,
 ) -> nol_status {
-    boundary(|| {
-        let d = unsafe { self::result(result) }?;
-        let out = unsafe { arg::out(out, "out") }?;
-        *out = d.asterisk_variables().len();
-        Ok(())
-    })
+    unsafe { count_out(result, out, Decision::asterisk_variables) }
 }
 
 /// Writes the `index`th of the Asterisk module's channel variables (see
@@ -430,12 +434,7 @@ pub unsafe extern "C" fn nol_result_header_count(
     result: *const nol_result,
     out: *mut usize,
 ) -> nol_status {
-    boundary(|| {
-        let d = unsafe { self::result(result) }?;
-        let out = unsafe { arg::out(out, "out") }?;
-        *out = d.headers().len();
-        Ok(())
-    })
+    unsafe { count_out(result, out, Decision::headers) }
 }
 
 /// Writes the `index`th `X-NumbersOnline-*` header to add inside a trusted network
