@@ -1095,3 +1095,85 @@ fn a_client_is_never_made_from_an_out_of_range_setting() {
     let d = client(&sb).lookup_within(&Call::new("+14155551212"), Duration::MAX);
     assert!(d.verified());
 }
+
+/// Reads one HTTP/1.1 message (head and Content-Length body) from `s`; `None` at the end of
+/// the stream.
+fn read_message(s: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    buf.extend_from_slice(&body);
+    Some(buf)
+}
+
+/// A proxy in front of the sandbox that answers the first request on each connection and
+/// closes the connection, without a word, when a second request arrives on it: what a
+/// service or a load balancer closing an idle kept-alive connection does to the request
+/// that reuses it at that moment. Returns the proxy's URL and the count of connections.
+fn closing_proxy(sb: &Sandbox) -> (String, Arc<AtomicUsize>) {
+    use std::io::Write;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = sb.addr();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut server = std::net::TcpStream::connect(upstream).unwrap();
+                let Some(request) = read_message(&mut client) else {
+                    return;
+                };
+                server.write_all(&request).unwrap();
+                let answer = read_message(&mut server).unwrap();
+                client.write_all(&answer).unwrap();
+                // the second request on this connection: closed, unanswered
+                let _ = read_message(&mut client);
+            });
+        }
+    });
+    (url, connections)
+}
+
+#[test]
+fn a_kept_alive_connection_closed_under_a_request_is_asked_again_once() {
+    let sb = sandbox();
+    let (url, connections) = closing_proxy(&sb);
+    for inline_requests in [true, false] {
+        let before = connections.load(Ordering::SeqCst);
+        let c = Client::new(ClientConfig {
+            base_url: url.clone(),
+            cache_size: 0,
+            inline_requests,
+            ..config(&sb)
+        })
+        .unwrap();
+        for i in 0..5 {
+            let (d, elapsed) = timed(&c, &Call::new("+14155551212"));
+            assert!(
+                d.verified(),
+                "lookup {i} (inline {inline_requests}): {:?}",
+                d.fail_open()
+            );
+            assert!(elapsed < BUDGET + MARGIN);
+        }
+        // the first lookup's connection, then one more for each lookup after it: each
+        // reused connection failed once and its request went out again on a new one
+        assert_eq!(connections.load(Ordering::SeqCst) - before, 5);
+        assert!(c.stats().fail_open.is_empty(), "{:?}", c.stats().fail_open);
+    }
+}

@@ -166,26 +166,24 @@ impl Http {
 
     /// POSTs JSON to `path`, all of it (DNS, connect, TLS, request, headers, body) within
     /// `deadline`.
+    ///
+    /// A kept-alive connection can be closed by the other end (the service, or a load
+    /// balancer's idle timeout) just as it is reused: the request then fails before a byte of
+    /// the answer arrives. Only on such a connection, and only once, the request is sent again
+    /// (on another connection) within what is left of the deadline. A lookup reads and changes
+    /// nothing, so the worst a resend costs is a second metered request, if the first one
+    /// reached the service after all.
     pub(crate) fn post(
         &self,
         path: &str,
         body: &[u8],
         deadline: Instant,
     ) -> Result<Answer, FailOpen> {
-        let remaining = deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or(FailOpen::Timeout)?;
         let url = format!("{}{}", self.base, path);
-        let result = self
-            .agent
-            .post(&url)
-            .config()
-            .timeout_global(Some(remaining))
-            .build()
-            .header("Authorization", self.auth.clone())
-            .header("Content-Type", "application/json")
-            .send(body);
+        let result = match self.send(&url, body, deadline)? {
+            Err(e) if is_stale(&e) => self.send(&url, body, deadline)?,
+            result => result,
+        };
         let mut response = result.map_err(map_error)?;
         let status = response.status().as_u16();
         if status != 200 {
@@ -217,6 +215,49 @@ impl Http {
             .map_err(map_error)?;
         Ok(Answer::Body(bytes))
     }
+
+    /// One attempt: the response's head, or ureq's error; `Err(Timeout)` when `deadline` has
+    /// passed.
+    fn send(
+        &self,
+        url: &str,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Result<ureq::http::Response<ureq::Body>, ureq::Error>, FailOpen> {
+        let remaining = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(FailOpen::Timeout)?;
+        Ok(self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(remaining))
+            .build()
+            .header("Authorization", self.auth.clone())
+            .header("Content-Type", "application/json")
+            .send(body))
+    }
+}
+
+/// Marks an I/O error on a reused connection before any byte of the answer ([`Held`]).
+#[derive(Debug)]
+struct Stale;
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a reused connection closed before the answer")
+    }
+}
+
+impl std::error::Error for Stale {}
+
+fn stale(kind: io::ErrorKind) -> ureq::Error {
+    ureq::Error::Io(io::Error::new(kind, Stale))
+}
+
+fn is_stale(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Io(io) if io.get_ref().is_some_and(|r| r.is::<Stale>()))
 }
 
 fn map_error(e: ureq::Error) -> FailOpen {
@@ -238,10 +279,10 @@ fn map_error(e: ureq::Error) -> FailOpen {
     }
 }
 
-/// Sends each request in one write. ureq writes a request's head and its body with two
-/// writes, and each write is a segment the service's side wakes up for: over loopback that
-/// second wake-up was a third of a fresh lookup's time. This connector wraps every connection
-/// (TLS included: one record instead of two) in a [`Held`] transport.
+/// Sends each request in one write, and tells a reused connection's failure apart. ureq writes
+/// a request's head and its body with two writes, so the service's side takes two segments
+/// (over TLS, two records) and may wake up for each. This connector wraps every connection in
+/// a [`Held`] transport.
 #[derive(Debug)]
 struct OneWrite<C>(C);
 
@@ -253,10 +294,7 @@ impl<C: Connector<()>> Connector<()> for OneWrite<C> {
         details: &ConnectionDetails,
         chained: Option<()>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        Ok(self.0.connect(details, chained)?.map(|inner| Held {
-            inner,
-            held: Vec::new(),
-        }))
+        Ok(self.0.connect(details, chained)?.map(Held::new))
     }
 }
 
@@ -268,13 +306,40 @@ const HELD_MAX: usize = 16 * 1024;
 /// then sends it all in one write, within that wait's timeout. HTTP/1.1 without
 /// `Expect: 100-continue` (which libnol never sends) reads nothing before the whole request
 /// is written, so holding changes no exchange, only how many segments carry it.
+///
+/// It also counts the exchanges its connection has carried: when a request on a connection
+/// that has answered before fails (a write error, a read error or the end of the stream)
+/// before a byte of its answer, the error is marked [`Stale`], for [`Http::post`] to send the
+/// request again once.
 #[derive(Debug)]
 struct Held<T> {
     inner: T,
     held: Vec<u8>,
+    /// Requests this connection has answered (at least in part) before the current one.
+    answered_before: u32,
+    /// The current request has had a byte of its answer.
+    answered: bool,
 }
 
 impl<T: Transport> Held<T> {
+    fn new(inner: T) -> Held<T> {
+        Held {
+            inner,
+            held: Vec::new(),
+            answered_before: 0,
+            answered: false,
+        }
+    }
+
+    /// The error, marked [`Stale`] when this connection answered before and not yet now.
+    fn classify(&self, e: ureq::Error, kind: io::ErrorKind) -> ureq::Error {
+        if self.answered_before > 0 && !self.answered {
+            stale(kind)
+        } else {
+            e
+        }
+    }
+
     fn send_held(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
         while !self.held.is_empty() {
             let out = self.inner.buffers().output();
@@ -284,9 +349,29 @@ impl<T: Transport> Held<T> {
             }
             out[..n].copy_from_slice(&self.held[..n]);
             self.held.drain(..n);
-            self.inner.transmit_output(n, timeout)?;
+            if let Err(e) = self.inner.transmit_output(n, timeout) {
+                let kind = io_kind(&e);
+                return Err(match kind {
+                    Some(kind) => self.classify(e, kind),
+                    None => e,
+                });
+            }
         }
         Ok(())
+    }
+}
+
+/// The kind of an I/O error that can mean the other end closed the connection.
+fn io_kind(e: &ureq::Error) -> Option<io::ErrorKind> {
+    match e {
+        ureq::Error::Io(io) => match io.kind() {
+            kind @ (io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof) => Some(kind),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -296,6 +381,11 @@ impl<T: Transport> Transport for Held<T> {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        if self.answered {
+            // a new request on a connection that has answered
+            self.answered_before = self.answered_before.saturating_add(1);
+            self.answered = false;
+        }
         let out = self.inner.buffers().output();
         let amount = amount.min(out.len());
         self.held.extend_from_slice(&out[..amount]);
@@ -307,12 +397,29 @@ impl<T: Transport> Transport for Held<T> {
 
     fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.send_held(timeout)?;
-        self.inner.maybe_await_input(timeout)
+        if self.inner.buffers().can_use_input() {
+            return Ok(true);
+        }
+        self.await_input(timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.send_held(timeout)?;
-        self.inner.await_input(timeout)
+        match self.inner.await_input(timeout) {
+            Ok(true) => {
+                self.answered = true;
+                Ok(true)
+            }
+            // the end of the stream before the answer's first byte
+            Ok(false) if self.answered_before > 0 && !self.answered => {
+                Err(stale(io::ErrorKind::UnexpectedEof))
+            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(match io_kind(&e) {
+                Some(kind) => self.classify(e, kind),
+                None => e,
+            }),
+        }
     }
 
     fn is_open(&mut self) -> bool {
@@ -481,6 +588,8 @@ mod tests {
         buffers: ureq::unversioned::transport::LazyBuffers,
         sent: Vec<Vec<u8>>,
         awaited: usize,
+        /// await_input finds the end of the stream
+        eof: bool,
     }
 
     impl Recorder {
@@ -489,6 +598,7 @@ mod tests {
                 buffers: ureq::unversioned::transport::LazyBuffers::new(1024, output),
                 sent: Vec::new(),
                 awaited: 0,
+                eof: false,
             }
         }
     }
@@ -504,7 +614,7 @@ mod tests {
         }
         fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
             self.awaited += 1;
-            Ok(true)
+            Ok(!self.eof)
         }
         fn is_open(&mut self) -> bool {
             true
@@ -527,10 +637,7 @@ mod tests {
 
     #[test]
     fn a_request_leaves_in_one_write_when_its_answer_is_awaited() {
-        let mut t = Held {
-            inner: Recorder::new(4096),
-            held: Vec::new(),
-        };
+        let mut t = Held::new(Recorder::new(4096));
         write(&mut t, b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n");
         write(&mut t, b"{}");
         assert!(t.inner.sent.is_empty(), "nothing goes out before the wait");
@@ -548,11 +655,34 @@ mod tests {
     }
 
     #[test]
+    fn only_a_connection_that_answered_before_is_marked_stale() {
+        // a new connection that ends before answering: an ordinary failure, not resent
+        let mut fresh = Held::new(Recorder::new(4096));
+        fresh.inner.eof = true;
+        write(&mut fresh, b"POST");
+        assert!(!fresh.await_input(timeout()).unwrap());
+
+        // one that answered, then ends under the next request: stale
+        let mut reused = Held::new(Recorder::new(4096));
+        write(&mut reused, b"POST");
+        assert!(reused.await_input(timeout()).unwrap());
+        write(&mut reused, b"POST");
+        reused.inner.eof = true;
+        let e = reused.await_input(timeout()).unwrap_err();
+        assert!(is_stale(&e), "{e:?}");
+        assert_eq!(map_error(e), FailOpen::Connect, "if the resend fails too");
+
+        // the end of the stream after the answer began is the answer's own end
+        reused.inner.eof = false;
+        write(&mut reused, b"POST");
+        assert!(reused.await_input(timeout()).unwrap());
+        reused.inner.eof = true;
+        assert!(!reused.await_input(timeout()).unwrap());
+    }
+
+    #[test]
     fn more_than_the_hold_goes_out_at_once_in_buffer_sized_writes() {
-        let mut t = Held {
-            inner: Recorder::new(4096),
-            held: Vec::new(),
-        };
+        let mut t = Held::new(Recorder::new(4096));
         let chunk = vec![b'x'; 4096];
         let mut written = 0;
         while written <= HELD_MAX {
