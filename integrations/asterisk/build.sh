@@ -42,7 +42,12 @@ sha="$(sha256sum "$tarball" | cut -d' ' -f1)"
 if [ "$sha" != "$want_sha" ]; then
   log "sha256 of $tarball is $sha, expected $want_sha"; exit 1
 fi
-key="${sha:0:16}"
+# The modules built (menuselect) are part of the cache key: a build with other modules is
+# another build.
+modules=(OPTIONAL_API pbx_config res_agi res_speech res_clioriginate app_verbose app_system
+         app_echo app_dial app_exec bridge_simple func_callerid func_strings func_logic
+         func_curl res_curl)
+key="${sha:0:16}-$(printf '%s\n' "${modules[@]}" | sha256sum | cut -c1-8)"
 cache="$work/$key"
 prefix="$cache/prefix"
 
@@ -60,11 +65,7 @@ else
       || { tail -n 40 "$cache/configure.log" >&2; exit 1; }
     make menuselect.makeopts >&2
     menuselect/menuselect --disable-all menuselect.makeopts >&2
-    menuselect/menuselect --enable OPTIONAL_API --enable pbx_config --enable res_agi \
-      --enable res_speech --enable res_clioriginate --enable app_verbose --enable app_system \
-      --enable app_echo --enable app_dial --enable bridge_simple --enable func_callerid \
-      --enable func_strings --enable func_logic --enable func_curl --enable res_curl \
-      menuselect.makeopts >&2
+    menuselect/menuselect $(printf -- '--enable %s ' "${modules[@]}") menuselect.makeopts >&2
     make -j"$jobs" >"$cache/make.log" 2>&1 || { tail -n 60 "$cache/make.log" >&2; exit 1; }
     make install >"$cache/install.log" 2>&1 || { tail -n 40 "$cache/install.log" >&2; exit 1; }
     make install-headers >>"$cache/install.log" 2>&1
