@@ -35,87 +35,23 @@ import itertools
 import os
 import platform
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "integrations/kamailio/tests"))
+sys.path.insert(0, str(REPO / "integrations/opensips/tests"))
 
 _spec = importlib.util.spec_from_file_location("kamailio_bench", REPO / "bench/kamailio/bench.py")
 kb = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kb)  # type: ignore[union-attr]
 
-from sip import API_KEY, SipClient, _die_with_parent, free_udp_port  # noqa: E402
+from osips import OpenSIPS  # noqa: E402  (the tests' launcher)
 
 SHIPPED_CFG = REPO / "integrations/opensips/opensips.cfg"
-PREPROCESSOR = REPO / "integrations/opensips/cfg-env.sh"
 RECIPE_CFG = HERE / "rest_client.cfg"
-
-
-class BenchOpenSIPS:
-    """opensips -F with a cfg through cfg-env.sh (as integrations/opensips/tests/osips.py starts
-    it, with more shared memory: a transaction outlives its reply by tm's wait timer, 5 s)."""
-
-    def __init__(self, build: Path, cfg: Path, env: dict[str, str], children: int,
-                 shm_mb: int, start_timeout: float = 15):
-        self.port = free_udp_port()
-        self.dir = tempfile.mkdtemp(prefix="nol-opensips-bench-")
-        self.log_path = os.path.join(self.dir, "opensips.log")
-        self.fifo = os.path.join(self.dir, "fifo")
-        e = {k: v for k, v in os.environ.items() if not k.startswith("NOL_")}
-        e.update({
-            "NUMBERS_ONLINE_API_KEY": API_KEY,
-            "NOL_LISTEN": f"udp:127.0.0.1:{self.port}",
-            "NOL_MPATH": str(build / "lib" / "modules") + "/",
-            "NOL_CHILDREN": str(children),
-            "NOL_MI_FIFO": self.fifo,
-            "NOL_LOG_LEVEL": "1",
-        })
-        e.update(env)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(build / "sbin" / "opensips"), "-F", "-f", str(cfg), "-p", str(PREPROCESSOR),
-             "-P", os.path.join(self.dir, "opensips.pid"), "-m", str(shm_mb), "-M", "32"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=e, cwd=self.dir,
-            start_new_session=True, preexec_fn=_die_with_parent,
-        )
-        self.client = SipClient(("127.0.0.1", self.port))
-        # the UAC's receive buffer: 64 replies (and tm's retransmissions of them) can arrive
-        # while the load generator is descheduled; at the default (208 KB) some were dropped
-        # and came back only with tm's retransmission 500 ms later
-        self.client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        deadline = time.monotonic() + start_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"opensips exited at start:\n{self.read_log()}")
-            reply = self.client.options(0.3)
-            if reply is not None and reply.code == 200:
-                return
-        self.stop()
-        raise AssertionError(f"opensips did not answer OPTIONS:\n{self.read_log()}")
-
-    def read_log(self) -> str:
-        self.log.flush()
-        return Path(self.log_path).read_text(errors="replace")
-
-    def stop(self, timeout: float = 10) -> None:
-        self.client.close()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main() -> int:
@@ -191,7 +127,13 @@ def main() -> int:
                     sb = sandboxes["fast" if service == "-" else service]
                     env = {**common, **env_of(sb), "NOL_BASE_URL": sb.url}
                     try:
-                        o = BenchOpenSIPS(build, cfg, env, args.children, args.shm_mb)
+                        # the UAC's receive buffer: 64 replies (and tm's retransmissions of
+                        # them) can arrive while the load generator is descheduled; at the
+                        # default (208 KB) some were dropped and came back only with tm's
+                        # retransmission 500 ms later
+                        o = OpenSIPS(build=build, cfg=cfg, env=env, children=args.children,
+                                     shm_mb=args.shm_mb, pkg_mb=32, log_level=1,
+                                     rcvbuf=4 << 20)
                     except AssertionError as e:
                         text = str(e)
                         first = next(

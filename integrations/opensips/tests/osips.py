@@ -9,6 +9,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,11 +48,17 @@ def build_dir() -> Path:
 
 
 class OpenSIPS:
-    """OpenSIPS 3.6.8 (built by build.sh) with opensips.cfg (through cfg-env.sh) and nol.so."""
+    """OpenSIPS 3.6.8 (built by build.sh) with opensips.cfg (through cfg-env.sh) and nol.so.
+
+    The benchmark (bench/opensips/bench.py) starts it too, with more shared memory (a
+    transaction outlives its reply by tm's wait timer, 5 s), a quieter log and a larger
+    receive buffer for its UAC."""
 
     def __init__(self, *, cfg: Path = CFG, env: dict[str, str] | None = None,
-                 children: int = 4, start_timeout: float = 15):
-        build = build_dir()
+                 children: int = 4, start_timeout: float = 15, build: Path | None = None,
+                 shm_mb: int = 128, pkg_mb: int = 16, log_level: int = 3,
+                 rcvbuf: int | None = None):
+        build = build or build_dir()
         self.port = free_udp_port()
         self.dir = tempfile.mkdtemp(prefix="nol-opensips-")
         self.fifo = os.path.join(self.dir, "fifo")
@@ -63,17 +70,19 @@ class OpenSIPS:
             "NOL_MPATH": str(build / "lib" / "modules") + "/",
             "NOL_CHILDREN": str(children),
             "NOL_MI_FIFO": self.fifo,
-            "NOL_LOG_LEVEL": "3",
+            "NOL_LOG_LEVEL": str(log_level),
         })
         e.update(env or {})
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(build / "sbin" / "opensips"), "-F", "-f", str(cfg), "-p", str(PREPROCESSOR),
-             "-P", os.path.join(self.dir, "opensips.pid"), "-m", "128", "-M", "16"],
+             "-P", os.path.join(self.dir, "opensips.pid"), "-m", str(shm_mb), "-M", str(pkg_mb)],
             stdout=self.log, stderr=subprocess.STDOUT, env=e, cwd=self.dir,
             start_new_session=True, preexec_fn=_die_with_parent,
         )
         self.client = SipClient(("127.0.0.1", self.port))
+        if rcvbuf:
+            self.client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
