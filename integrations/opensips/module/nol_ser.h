@@ -1,0 +1,1 @@
+../../common/nol_ser.h
