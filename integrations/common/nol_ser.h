@@ -267,8 +267,11 @@ static const char *extract_call(struct sip_msg *msg, nol_fields_t *f)
 	else if(caller_hf != msg->from && msg->from
 			&& str_contains_ci(&msg->from->body, "verstat"))
 		f->verstat = msg->from->body;
-	/* The attestation: the SHAKEN Identity header (libnol reads `attest` from its PASSporT). */
+	/* The attestation: the SHAKEN Identity header, or its compact form `y` (RFC 8224);
+	 * libnol reads `attest` from its PASSporT. */
 	identity_hf = find_header(msg, "Identity");
+	if(identity_hf == NULL)
+		identity_hf = find_header(msg, "y");
 	if(identity_hf && identity_hf->body.len > 0)
 		f->attestation = identity_hf->body;
 	/* The receiver: the R-URI's user part. */

@@ -391,6 +391,7 @@ def test_kemi_lookup_and_strip(sandbox):
         screen = k.client.invite("+14155550122")
         again = k.client.invite("+14155551212")
         attested = k.client.invite("+14155550100", extra=[f"Identity: {passport('A')}"])
+        compact = k.client.invite("+14155550111", extra=[f"y: {passport('B')}"])
         hung = k.client.invite("+14155550901")
         # the blocking KSR.nol.lookup(), in the SIP worker with its own client
         blocking = k.client.invite("+14155550122", extra=["X-Kemi-Blocking: 1"])
@@ -407,6 +408,8 @@ def test_kemi_lookup_and_strip(sandbox):
     # the attestation comes from the SHAKEN Identity header's PASSporT
     assert "STIR/SHAKEN: A" in attested.one("X-Kemi-Display"), attested.one("X-Kemi-Display")
     assert "STIR/SHAKEN: A" not in allow.one("X-Kemi-Display")
+    # and from its compact form, `y`
+    assert "STIR/SHAKEN: B" in compact.one("X-Kemi-Display"), compact.one("X-Kemi-Display")
     assert_route_advance(hung)
     assert hung.one("X-Kemi-Lookup") == "2 fail_open"
     within_budget(hung)
