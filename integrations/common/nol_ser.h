@@ -6,8 +6,9 @@
  * and pkg_free(), LM_ERR() and LM_WARN(). So one text serves both modules: reading the call
  * out of a request, turning libnol's result into the values the script reads, and handing
  * module parameters to libnol. It is the modules' own source, not an API: every function is
- * static, and each module directory links this file (integrations/common/nol_ser.h), so that
- * copying a module directory into the host's source tree copies it too.
+ * static, and each module directory links this file (integrations/common/nol_ser.h): build.sh
+ * copies the module's files with cp, which follows the link; by hand, `cp -L` does the same
+ * (`cp -r` or `cp -a` would copy the link itself, which dangles in the host's tree).
  *
  * The including module includes it once, after its host's headers and nol.h, and defines
  * before it:

@@ -331,16 +331,20 @@ impl<T: Transport> Held<T> {
         }
     }
 
-    /// The error, marked [`Stale`] when this connection answered before and not yet now.
-    fn classify(&self, e: ureq::Error, kind: io::ErrorKind) -> ureq::Error {
-        if self.answered_before > 0 && !self.answered {
-            stale(kind)
-        } else {
-            e
+    /// The error, marked [`Stale`] when this connection answered before and not yet now, and
+    /// unmarked otherwise: a connection wrapped twice (a proxy's tunnel is itself made through
+    /// this connector) must not pass on the inner layer's mark for the tunnel's own exchange.
+    fn classify(&self, e: ureq::Error) -> ureq::Error {
+        match io_kind(&e) {
+            Some(kind) if self.answered_before > 0 && !self.answered => stale(kind),
+            Some(kind) if is_stale(&e) => ureq::Error::Io(io::Error::from(kind)),
+            _ => e,
         }
     }
 
+    /// Sends what is held, each write given only what is left of `timeout`.
     fn send_held(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let start = Instant::now();
         while !self.held.is_empty() {
             let out = self.inner.buffers().output();
             let n = self.held.len().min(out.len());
@@ -349,15 +353,25 @@ impl<T: Transport> Held<T> {
             }
             out[..n].copy_from_slice(&self.held[..n]);
             self.held.drain(..n);
-            if let Err(e) = self.inner.transmit_output(n, timeout) {
-                let kind = io_kind(&e);
-                return Err(match kind {
-                    Some(kind) => self.classify(e, kind),
-                    None => e,
-                });
+            let left = less(timeout, start.elapsed());
+            if let Err(e) = self.inner.transmit_output(n, left) {
+                return Err(self.classify(e));
             }
         }
         Ok(())
+    }
+}
+
+/// `timeout` less what has been `spent` of it: the transports count each call's timeout from
+/// that call, so a wait after a write must be given only what the write left.
+fn less(timeout: NextTimeout, spent: Duration) -> NextTimeout {
+    use ureq::unversioned::transport::time::Duration as Left;
+    NextTimeout {
+        after: match timeout.after {
+            Left::Exact(d) => Left::Exact(d.saturating_sub(spent)),
+            other => other,
+        },
+        ..timeout
     }
 }
 
@@ -395,17 +409,15 @@ impl<T: Transport> Transport for Held<T> {
         Ok(())
     }
 
-    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.send_held(timeout)?;
-        if self.inner.buffers().can_use_input() {
-            return Ok(true);
-        }
-        self.await_input(timeout)
-    }
+    // No maybe_await_input: ureq calls it through a Box<dyn Transport>, whose impl does not
+    // forward it, so the trait's default runs and calls await_input below whenever the input
+    // buffer is empty, as it always is while a request is held (ureq pools no connection with
+    // input left over, and libnol sends no Expect: 100-continue).
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let start = Instant::now();
         self.send_held(timeout)?;
-        match self.inner.await_input(timeout) {
+        match self.inner.await_input(less(timeout, start.elapsed())) {
             Ok(true) => {
                 self.answered = true;
                 Ok(true)
@@ -415,10 +427,7 @@ impl<T: Transport> Transport for Held<T> {
                 Err(stale(io::ErrorKind::UnexpectedEof))
             }
             Ok(false) => Ok(false),
-            Err(e) => Err(match io_kind(&e) {
-                Some(kind) => self.classify(e, kind),
-                None => e,
-            }),
+            Err(e) => Err(self.classify(e)),
         }
     }
 
@@ -590,6 +599,10 @@ mod tests {
         awaited: usize,
         /// await_input finds the end of the stream
         eof: bool,
+        /// how long each write takes
+        write_takes: Duration,
+        /// the timeout each await_input was given
+        waits: Vec<NextTimeout>,
     }
 
     impl Recorder {
@@ -599,6 +612,8 @@ mod tests {
                 sent: Vec::new(),
                 awaited: 0,
                 eof: false,
+                write_takes: Duration::ZERO,
+                waits: Vec::new(),
             }
         }
     }
@@ -610,10 +625,12 @@ mod tests {
         fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
             let bytes = self.buffers.output()[..amount].to_vec();
             self.sent.push(bytes);
+            std::thread::sleep(self.write_takes);
             Ok(())
         }
-        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
             self.awaited += 1;
+            self.waits.push(timeout);
             Ok(!self.eof)
         }
         fn is_open(&mut self) -> bool {
@@ -621,7 +638,7 @@ mod tests {
         }
     }
 
-    fn write(t: &mut Held<Recorder>, bytes: &[u8]) {
+    fn write<T: Transport>(t: &mut T, bytes: &[u8]) {
         t.buffers().output()[..bytes.len()].copy_from_slice(bytes);
         t.transmit_output(bytes.len(), timeout()).unwrap();
     }
@@ -649,7 +666,7 @@ mod tests {
         assert_eq!(t.inner.awaited, 1);
         // the next request starts empty
         write(&mut t, b"GET");
-        t.maybe_await_input(timeout()).unwrap();
+        t.await_input(timeout()).unwrap();
         assert_eq!(t.inner.sent.len(), 2);
         assert_eq!(t.inner.sent[1], b"GET".to_vec());
     }
@@ -678,6 +695,36 @@ mod tests {
         assert!(reused.await_input(timeout()).unwrap());
         reused.inner.eof = true;
         assert!(!reused.await_input(timeout()).unwrap());
+    }
+
+    #[test]
+    fn a_tunnels_own_exchange_does_not_make_its_first_request_stale() {
+        // a proxy's tunnel: the inner layer carried the CONNECT and its answer, the outer one
+        // (the connection the request uses) carries nothing yet
+        let mut t = Held::new(Held::new(Recorder::new(4096)));
+        write(&mut t.inner, b"CONNECT");
+        assert!(t.inner.await_input(timeout()).unwrap());
+        write(&mut t, b"POST");
+        t.inner.inner.eof = true;
+        let e = t.await_input(timeout()).unwrap_err();
+        assert!(
+            !is_stale(&e),
+            "a new connection's failure is not resent: {e:?}"
+        );
+        assert_eq!(map_error(e), FailOpen::Connect);
+    }
+
+    #[test]
+    fn the_wait_is_given_only_what_the_write_left() {
+        let mut t = Held::new(Recorder::new(4096));
+        t.inner.write_takes = Duration::from_millis(50);
+        write(&mut t, b"POST");
+        t.await_input(timeout()).unwrap();
+        let given = *t.inner.waits[0].after;
+        assert!(
+            given <= Duration::from_millis(950),
+            "a 1 s timeout after a 50 ms write: {given:?} left"
+        );
     }
 
     #[test]
