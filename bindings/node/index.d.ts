@@ -320,6 +320,34 @@ export declare const SETTINGS: SettingsTable
 
 export type SettingsTable = Array<Setting>
 
+/** The shared cache tier (Redis) since the client was made: nol-core's counters. */
+export interface SharedCacheStats {
+  /** A tier is configured (`redisUrl`). */
+  enabled: boolean
+  /** Answers read from the shared cache and verified, instead of a request. */
+  hits: number
+  /** Answers another process asked the service for while this lookup waited for it. */
+  waited: number
+  /** Reads that found nothing. */
+  misses: number
+  /** Entries refused (unsealed, expired, unsigned, forged, tampered, another number). */
+  refused: number
+  /** Operations that failed: timeouts, connection and protocol errors. */
+  errors: number
+  /** Lookups that did not use the tier: its breaker was open or no connection was ready. */
+  skipped: number
+  /** Times the tier's own breaker opened. */
+  breakerOpens: number
+  /** The tier's breaker is open now. */
+  breakerOpen: boolean
+  /** Verified answers written for the other processes. */
+  writes: number
+  /** Answers not written: the queue was full, the breaker open, or no connection came. */
+  writesDropped: number
+  /** Connections open now. */
+  connections: number
+}
+
 /** Counters since the client was made. */
 export interface Stats {
   lookups: number
@@ -337,6 +365,8 @@ export interface Stats {
   workersBusy: number
   workers: number
   circuitOpen: boolean
+  /** The shared cache tier (Redis); all zero without one. */
+  sharedCache: SharedCacheStats
 }
 
 /** What a verstat value says. Fields are `null` when absent or unreadable. */

@@ -131,6 +131,37 @@ pub struct Stats {
     pub workers_busy: u32,
     pub workers: u32,
     pub circuit_open: bool,
+    /// The shared cache tier (Redis); all zero without one.
+    pub shared_cache: SharedCacheStats,
+}
+
+/// The shared cache tier (Redis) since the client was made: nol-core's counters.
+#[napi(object)]
+pub struct SharedCacheStats {
+    /// A tier is configured (`redisUrl`).
+    pub enabled: bool,
+    /// Answers read from the shared cache and verified, instead of a request.
+    pub hits: f64,
+    /// Answers another process asked the service for while this lookup waited for it.
+    pub waited: f64,
+    /// Reads that found nothing.
+    pub misses: f64,
+    /// Entries refused (unsealed, expired, unsigned, forged, tampered, another number).
+    pub refused: f64,
+    /// Operations that failed: timeouts, connection and protocol errors.
+    pub errors: f64,
+    /// Lookups that did not use the tier: its breaker was open or no connection was ready.
+    pub skipped: f64,
+    /// Times the tier's own breaker opened.
+    pub breaker_opens: f64,
+    /// The tier's breaker is open now.
+    pub breaker_open: bool,
+    /// Verified answers written for the other processes.
+    pub writes: f64,
+    /// Answers not written: the queue was full, the breaker open, or no connection came.
+    pub writes_dropped: f64,
+    /// Connections open now.
+    pub connections: f64,
 }
 
 /// A budget in milliseconds: an integer within nol-core's `budget_ms` range.
@@ -336,6 +367,20 @@ impl Client {
             workers_busy: s.workers_busy as u32,
             workers: s.workers as u32,
             circuit_open: s.circuit_open,
+            shared_cache: SharedCacheStats {
+                enabled: s.shared_cache.enabled,
+                hits: s.shared_cache.hits as f64,
+                waited: s.shared_cache.waited as f64,
+                misses: s.shared_cache.misses as f64,
+                refused: s.shared_cache.refused as f64,
+                errors: s.shared_cache.errors as f64,
+                skipped: s.shared_cache.skipped as f64,
+                breaker_opens: s.shared_cache.breaker_opens as f64,
+                breaker_open: s.shared_cache.breaker_open,
+                writes: s.shared_cache.writes as f64,
+                writes_dropped: s.shared_cache.writes_dropped as f64,
+                connections: s.shared_cache.connections as f64,
+            },
         }
     }
 }

@@ -62,6 +62,7 @@ test('a verified answer for each directory entry', async () => {
   assert.ok(stats.lookups >= 9)
   assert.ok(stats.cacheHits >= 1)
   assert.equal(stats.circuitOpen, false)
+  assert.deepEqual([stats.sharedCache.enabled, stats.sharedCache.hits], [false, 0]) // no redisUrl
 })
 
 test('a known local contact wins, numbers are normalized, context and to are passed', async () => {
@@ -177,16 +178,20 @@ test('a second client takes the first one\'s answer from a shared Redis, verifie
     const first = new Client(clientOptions(sb, shared))
     const a = await first.lookup(DIRECTORY.labelled)
     assert.equal(first.stats().httpStatus['200'], 1)
-    // The first client writes to Redis after answering its caller: give it a moment.
-    let second
-    let b
-    for (let i = 0; i < 100; i++) {
-      second = new Client(clientOptions(sb, shared))
-      b = await second.lookup(DIRECTORY.labelled)
-      if (second.stats().httpStatus['200'] === undefined) break
-      await new Promise((ok) => setTimeout(ok, 50))
+    // The first client writes to Redis after answering its caller, on the tier's thread.
+    for (let i = 0; i < 500 && first.stats().sharedCache.writes === 0; i++) {
+      await new Promise((ok) => setTimeout(ok, 10))
     }
+    assert.equal(first.stats().sharedCache.writes, 1)
+    // A new client connects to Redis on a thread of its own; until then its lookups skip it.
+    const second = new Client(clientOptions(sb, shared))
+    for (let i = 0; i < 500 && second.stats().sharedCache.connections === 0; i++) {
+      await new Promise((ok) => setTimeout(ok, 10))
+    }
+    const b = await second.lookup(DIRECTORY.labelled)
     assert.equal(second.stats().httpStatus['200'], undefined, 'no request from the second client')
+    assert.equal(second.stats().sharedCache.hits, 1)
+    assert.equal(second.stats().sharedCache.enabled, true)
     assert.ok(a.verified && b.verified)
     assert.equal(b.callerName, a.callerName)
     assert.equal(b.receiptId, a.receiptId)

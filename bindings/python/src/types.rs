@@ -528,6 +528,28 @@ impl Stats {
         Ok(d)
     }
 
+    /// The shared cache tier (Redis), nol-core's counters: `enabled`, `hits`, `waited`,
+    /// `misses`, `refused`, `errors`, `skipped`, `breaker_opens`, `breaker_open`, `writes`,
+    /// `writes_dropped`, `connections` (all zero without a tier).
+    #[getter]
+    fn shared_cache<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = &self.inner.shared_cache;
+        let d = PyDict::new(py);
+        d.set_item("enabled", c.enabled)?;
+        d.set_item("hits", c.hits)?;
+        d.set_item("waited", c.waited)?;
+        d.set_item("misses", c.misses)?;
+        d.set_item("refused", c.refused)?;
+        d.set_item("errors", c.errors)?;
+        d.set_item("skipped", c.skipped)?;
+        d.set_item("breaker_opens", c.breaker_opens)?;
+        d.set_item("breaker_open", c.breaker_open)?;
+        d.set_item("writes", c.writes)?;
+        d.set_item("writes_dropped", c.writes_dropped)?;
+        d.set_item("connections", c.connections)?;
+        Ok(d)
+    }
+
     /// Median lookup latency.
     #[getter]
     fn latency_p50_ms(&self) -> f64 {

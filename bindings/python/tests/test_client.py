@@ -91,6 +91,7 @@ def test_cache_hit_and_stats(sandbox) -> None:
     assert s.http_status == {200: 1}
     assert s.fail_open == {}
     assert s.workers == 32 and not s.circuit_open
+    assert s.shared_cache["enabled"] is False and s.shared_cache["hits"] == 0  # no redis_url
     assert 0 <= s.latency_p50_ms <= s.latency_p99_ms <= s.latency_max_ms
 
 
@@ -554,15 +555,19 @@ def test_a_second_client_takes_the_first_ones_answer_from_redis(sandbox, redis_u
     """Two clients (two processes of a cluster) naming one Redis: the second one's lookup of
     a caller the first one fetched costs no request, and is the same verified answer."""
     first = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
-    second = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
     a = first.lookup("+14155550111")
     deadline = time.monotonic() + 5
-    while True:  # the first client writes to Redis after answering its caller
-        b = second.lookup("+14155550111")
-        if second.stats().http_status == {} or time.monotonic() > deadline:
-            break
-        second = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
-        time.sleep(0.05)
+    # the first client writes to Redis after answering its caller, on the tier's thread
+    while first.stats().shared_cache["writes"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert first.stats().shared_cache["writes"] == 1, first.stats().shared_cache
+    # a new client connects to Redis on a thread of its own; until then its lookups skip it
+    second = sandbox.client(redis_url=redis_url, redis_key_prefix="nol-py-test:")
+    while second.stats().shared_cache["connections"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    b = second.lookup("+14155550111")
+    assert second.stats().shared_cache["hits"] == 1, second.stats().shared_cache
+    assert second.stats().shared_cache["enabled"] is True
     assert a.verified and b.verified
     assert (b.caller_name, b.receipt_id) == (a.caller_name, a.receipt_id)
     assert first.stats().http_status == {200: 1}
