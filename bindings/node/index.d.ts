@@ -98,7 +98,8 @@ export interface ClientOptions {
   tlsCaFile?: string
   /**
    * Connect (and handshake) to the service when the client is made, at most this long, so
-   * the first lookup costs what the thousandth does; 0 (the default) for none.
+   * the first lookup costs what the thousandth does, and with `redisUrl` wait for the shared
+   * cache's first connection (a client skips it until then); 0 (the default) for none.
    */
   warmUpMs?: number
   /**

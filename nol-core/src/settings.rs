@@ -165,7 +165,7 @@ pub const SETTINGS: &[Setting] = &[
         name: "warm_up_ms",
         range: WARM_UP_MS,
         default: "0",
-        doc: "at client creation, at most this long spent connecting to the service (DNS, TCP, TLS; `HEAD /`, no lookup) so the first lookup finds a warm connection; failures ignored; 0 for none",
+        doc: "at client creation, at most this long spent connecting to the service (DNS, TCP, TLS; `HEAD /`, no lookup) so the first lookup finds a warm connection, and with `redis_url` waiting for the shared cache's first connection (a client skips the tier until it has one); failures ignored; 0 for none",
     },
     Setting {
         name: "redis_url",

@@ -1183,3 +1183,72 @@ fn an_open_breaker_still_reads_the_shared_tier() {
     assert_eq!(other.fail_open(), Some(&FailOpen::CircuitOpen));
     assert_eq!(sb.lookups(), 1);
 }
+
+#[test]
+fn with_the_warm_up_a_new_client_reads_the_tier_from_its_first_lookup() {
+    let redis = RedisServer::start();
+    let sb = sandbox();
+    let a = ready(config(&sb, &redis.url()));
+    let first = verified(&a, "+14155551212");
+    wait_for("the first node's write", || {
+        a.stats().shared_cache.writes == 1
+    });
+    // A process per call (`nol agi`): made, one lookup, gone. Without the warm-up its lookup
+    // would skip the tier until the background connect finished. Redis sits behind a proxy
+    // that takes 60 ms to connect each client (within the tier's 100 ms connect timeout),
+    // longer than the service's warm-up: only a wait for the tier connects it by the end of
+    // new().
+    let slow = slow_connect_proxy(redis.port, Duration::from_millis(60));
+    let mut warm = config(&sb, &format!("redis://:{PASSWORD}@127.0.0.1:{slow}"));
+    warm.set("warm_up_ms", "2000").unwrap();
+    let b = Client::new(warm).expect("client");
+    assert!(
+        b.stats().shared_cache.connections >= 1,
+        "connected before new() returned"
+    );
+    let second = verified(&b, "+14155551212");
+    assert_eq!(sb.lookups(), 1, "the new client asked nobody");
+    same_answer(&first, &second);
+    assert_eq!(b.stats().shared_cache.hits, 1);
+}
+
+#[test]
+fn a_redis_that_refuses_costs_client_creation_at_most_the_warm_up() {
+    let sb = sandbox();
+    let port = free_port(); // nothing listens there
+    let mut warm = config(&sb, &format!("redis://127.0.0.1:{port}"));
+    warm.set("warm_up_ms", "300").unwrap();
+    let start = Instant::now();
+    let c = Client::new(warm).expect("client");
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(300) + OVER * 4, "{took:?}");
+    assert_eq!(c.stats().shared_cache.connections, 0);
+    // and the lookup goes on without the tier
+    verified(&c, "+14155551212");
+}
+
+/// A TCP proxy to 127.0.0.1:`to` that waits `delay` before it connects each accepted client
+/// (a far or busy Redis); returns its port.
+fn slow_connect_proxy(to: u16, delay: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                    return;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                let _ = std::io::copy(&mut s_in, &mut c_out);
+            });
+        }
+    });
+    port
+}

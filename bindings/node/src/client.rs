@@ -65,7 +65,8 @@ pub struct ClientOptions {
     /// A PEM file of the only roots trusted for the service (a private deployment's CA).
     pub tls_ca_file: Option<String>,
     /// Connect (and handshake) to the service when the client is made, at most this long, so
-    /// the first lookup costs what the thousandth does; 0 (the default) for none.
+    /// the first lookup costs what the thousandth does, and with `redisUrl` wait for the shared
+    /// cache's first connection (a client skips it until then); 0 (the default) for none.
     pub warm_up_ms: Option<f64>,
     /// The cluster's shared cache, e.g. `redis://:password@10.0.0.5:6379/0` (`rediss://` for
     /// TLS; several comma-separated for Redis Cluster). Every answer read from it is verified

@@ -138,11 +138,17 @@ impl Client {
         let numbers = (config.cache_size > 0)
             .then(|| Cache::new(usize::try_from(config.cache_size).unwrap_or(usize::MAX)));
         let stats = stats::Recorder::new();
+        let warm_up_start = Instant::now();
         let shared = shared::Tier::start(&config, key.expose(), stats.shared_cache())?;
+        let http = Http::new(&base, key.expose(), workers, MAX_BODY_BYTES, &config)?
+            .warmed_up(config.warm_up);
+        if let Some(tier) = &shared {
+            // the store connects in the background, meanwhile the service's warm-up ran
+            tier.warm_up(config.warm_up.saturating_sub(warm_up_start.elapsed()));
+        }
         Ok(Client {
             inner: Arc::new(Inner {
-                http: Http::new(&base, key.expose(), workers, MAX_BODY_BYTES, &config)?
-                    .warmed_up(config.warm_up),
+                http,
                 keys: config.public_keys,
                 policy: config.policy,
                 budget: config.budget,

@@ -106,6 +106,11 @@ pub(crate) trait SharedCache: Send + Sync {
     /// Releases `lease` if `token` still holds it: a lease that expired and was taken by
     /// another node is that node's, and is left alone.
     fn release(&self, lease: &str, token: &str, op: Op) -> Result<(), Failure>;
+    /// Waits at most `within` for a connection to be ready (the warm-up): whether one is.
+    fn wait_ready(&self, within: Duration) -> bool {
+        let _ = within;
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -387,6 +392,13 @@ pub(crate) fn background_timeout(budget: Duration) -> Duration {
 }
 
 impl Tier {
+    /// The warm-up (`warm_up_ms`): waits at most `within` for the store's first connection,
+    /// so that a new client's first lookups can read what other nodes wrote (a client skips
+    /// the tier until it has a connection). Whether one is ready.
+    pub(crate) fn warm_up(&self, within: Duration) -> bool {
+        !within.is_zero() && self.store.wait_ready(within)
+    }
+
     /// The tier `config` asks for, if any (`redis_url`), its store connecting in the
     /// background: nothing here waits for the store.
     pub(crate) fn start(

@@ -484,6 +484,29 @@ impl Shared {
 }
 
 impl SharedCache for Redis {
+    fn wait_ready(&self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        let mut idle = self.shared.lock_idle();
+        loop {
+            if !idle.is_empty() {
+                return true;
+            }
+            self.shared.want_one();
+            let Some(left) = until
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+            else {
+                return false;
+            };
+            idle = self
+                .shared
+                .ready
+                .wait_timeout(idle, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
     fn read(&self, key: &str, lease: Option<&str>, op: Op) -> Result<Read, Failure> {
         let (key, lease) = (key.to_string(), lease.map(str::to_string));
         self.shared
