@@ -536,17 +536,21 @@ impl Stats {
         let c = &self.inner.shared_cache;
         let d = PyDict::new(py);
         d.set_item("enabled", c.enabled)?;
-        d.set_item("hits", c.hits)?;
-        d.set_item("waited", c.waited)?;
-        d.set_item("misses", c.misses)?;
-        d.set_item("refused", c.refused)?;
-        d.set_item("errors", c.errors)?;
-        d.set_item("skipped", c.skipped)?;
-        d.set_item("breaker_opens", c.breaker_opens)?;
         d.set_item("breaker_open", c.breaker_open)?;
-        d.set_item("writes", c.writes)?;
-        d.set_item("writes_dropped", c.writes_dropped)?;
-        d.set_item("connections", c.connections)?;
+        for (name, count) in [
+            ("hits", c.hits),
+            ("waited", c.waited),
+            ("misses", c.misses),
+            ("refused", c.refused),
+            ("errors", c.errors),
+            ("skipped", c.skipped),
+            ("breaker_opens", c.breaker_opens),
+            ("writes", c.writes),
+            ("writes_dropped", c.writes_dropped),
+            ("connections", c.connections),
+        ] {
+            d.set_item(name, count)?;
+        }
         Ok(d)
     }
 

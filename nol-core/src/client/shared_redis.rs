@@ -485,25 +485,17 @@ impl Shared {
 
 impl SharedCache for Redis {
     fn wait_ready(&self, within: Duration) -> bool {
-        let until = Instant::now() + within;
-        let mut idle = self.shared.lock_idle();
-        loop {
-            if !idle.is_empty() {
-                return true;
+        let op = Op {
+            until: Instant::now() + within,
+            wait: true,
+        };
+        // a connection taken as the writer would take one, and given straight back
+        match self.shared.take(op) {
+            Ok(conn) => {
+                self.shared.give_back(conn);
+                true
             }
-            self.shared.want_one();
-            let Some(left) = until
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())
-            else {
-                return false;
-            };
-            idle = self
-                .shared
-                .ready
-                .wait_timeout(idle, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
+            Err(_) => false,
         }
     }
 
