@@ -1195,10 +1195,10 @@ fn with_the_warm_up_a_new_client_reads_the_tier_from_its_first_lookup() {
     });
     // A process per call (`nol agi`): made, one lookup, gone. Without the warm-up its lookup
     // would skip the tier until the background connect finished. Redis sits behind a proxy
-    // that takes 60 ms to connect each client (within the tier's 100 ms connect timeout),
+    // that takes 40 ms to connect each client (well within the tier's 100 ms connect timeout),
     // longer than the service's warm-up: only a wait for the tier connects it by the end of
     // new().
-    let slow = slow_connect_proxy(redis.port, Duration::from_millis(60));
+    let slow = slow_connect_proxy(redis.port, Duration::from_millis(40));
     let mut warm = config(&sb, &format!("redis://:{PASSWORD}@127.0.0.1:{slow}"));
     warm.set("warm_up_ms", "2000").unwrap();
     let b = Client::new(warm).expect("client");
