@@ -8,4 +8,4 @@ cd "$(dirname "$0")/../.."
 VENV=${NOL_BENCH_VENV:-$PWD/target/bench-venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r bench/python/requirements.txt
-NOL_BENCH_PYTHON="$VENV/bin/python" cargo run --release --locked -p nol-bench-lookup
+NOL_BENCH_PYTHON="$VENV/bin/python" cargo run --release --locked -p nol-bench-lookup --bin nol-bench-lookup

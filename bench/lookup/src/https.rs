@@ -6,9 +6,9 @@
 //!
 //! Run with `bash bench/lookup/https.sh` (release build).
 
+mod baselines;
 mod summary;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nol_core::client::{ApiKey, Call, Client, ClientConfig};
@@ -111,58 +111,11 @@ fn main() {
 
     // curl, one process per call over TLS (the seed's AGI recipe), no verification at all.
     let curl_n = (n / 10).max(50);
-    let url = format!("{}/api/v1/inbound/lookup", sb.url());
-    let auth = format!("Authorization: Bearer {SANDBOX_KEY}");
-    let curl: Vec<Duration> = (0..curl_n)
-        .map(|_| {
-            let t = Instant::now();
-            let out = Command::new("curl")
-                .args(["-s", "--max-time", "2", "--cacert", ca])
-                .args(["-H", &auth, "-H", "Content-Type: application/json"])
-                .args([
-                    "-d",
-                    r#"{"number":"+14155551212","context":"inbound_voice"}"#,
-                    &url,
-                ])
-                .output()
-                .expect("curl runs");
-            let e = t.elapsed();
-            assert!(
-                out.status.success() && out.stdout.starts_with(b"{"),
-                "curl: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            e
-        })
-        .collect();
+    let curl = baselines::curl_per_call(&sb.url(), Some(ca), "2", curl_n);
 
     // Python requests (a kept-alive Session trusting the CA) + the seed's verify.
-    let py = Command::new(std::env::var("NOL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/requests_seed.py"))
-        .args([
-            &sb.url(),
-            pem.to_str().unwrap_or(""),
-            SANDBOX_KEY,
-            &n.to_string(),
-            ca,
-        ])
-        .output()
-        .expect("python runs");
-    let py_json: serde_json::Value = serde_json::from_slice(&py.stdout)
-        .unwrap_or_else(|_| panic!("python failed: {}", String::from_utf8_lossy(&py.stderr)));
-    let py_fresh: Vec<Duration> = py_json["fresh"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_f64())
-                .map(Duration::from_secs_f64)
-                .collect()
-        })
-        .unwrap_or_default();
-    let py_first = py_json["first"]
-        .as_f64()
-        .map(Duration::from_secs_f64)
-        .unwrap_or_default();
+    let py = baselines::Python::run(&sb.url(), &pem, n, Some(ca));
+    let (py_fresh, py_first) = (py.all("fresh"), py.one("first"));
 
     println!(
         "HTTPS against the sandbox on loopback (its own CA; TLS 1.3, ECDSA P-256), one calling \

@@ -4,9 +4,9 @@
 //!
 //! Run with `bash bench/lookup/run.sh` (release build).
 
+mod baselines;
 mod summary;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nol_core::client::{ApiKey, Call, Client, ClientConfig};
@@ -74,59 +74,11 @@ fn main() {
 
     // curl, one process per call (the seed's AGI recipe), no verification at all.
     let curl_n = (n / 10).max(50);
-    let url = format!("{}/api/v1/inbound/lookup", sb.url());
-    let auth = format!("Authorization: Bearer {SANDBOX_KEY}");
-    let curl: Vec<Duration> = (0..curl_n)
-        .map(|_| {
-            let t = Instant::now();
-            let out = Command::new("curl")
-                .args([
-                    "-s",
-                    "--max-time",
-                    "0.4",
-                    "-H",
-                    &auth,
-                    "-H",
-                    "Content-Type: application/json",
-                ])
-                .args([
-                    "-d",
-                    r#"{"number":"+14155551212","context":"inbound_voice"}"#,
-                    &url,
-                ])
-                .output()
-                .expect("curl runs");
-            let e = t.elapsed();
-            assert!(out.status.success() && out.stdout.starts_with(b"{"));
-            e
-        })
-        .collect();
+    let curl = baselines::curl_per_call(&sb.url(), None, "0.4", curl_n);
 
     // Python requests + the seed's verify.
-    let py = Command::new(std::env::var("NOL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/requests_seed.py"))
-        .args([
-            &sb.url(),
-            pem.to_str().unwrap_or(""),
-            SANDBOX_KEY,
-            &n.to_string(),
-        ])
-        .output()
-        .expect("python runs");
-    let py_json: serde_json::Value = serde_json::from_slice(&py.stdout)
-        .unwrap_or_else(|_| panic!("python failed: {}", String::from_utf8_lossy(&py.stderr)));
-    let secs = |k: &str| -> Vec<Duration> {
-        py_json[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_f64())
-                    .map(Duration::from_secs_f64)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (py_fresh, py_cached) = (secs("fresh"), secs("cached"));
+    let py = baselines::Python::run(&sb.url(), &pem, n, None);
+    let (py_fresh, py_cached) = (py.all("fresh"), py.all("cached"));
 
     let fresh_rows = [
         ("libnol, fresh (keep-alive, verified)", summarize(fresh)),
