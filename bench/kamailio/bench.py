@@ -41,7 +41,6 @@ import random
 import re
 import select
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,48 +49,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "integrations/kamailio/tests"))
 
-from sip import Kamailio, SipClient, _die_with_parent, nol_binary, parse_reply  # noqa: E402
+from sip import Kamailio, Sandbox, SipClient, parse_reply  # noqa: E402
 
 DIRECTORY = ["+14155551212", "+14155550100", "+14155550111", "+14155550122", "+14155550133"]
 SCREENING = "sip:screening@pbx.example"
 SHIPPED_CFG = REPO / "integrations/kamailio/kamailio.cfg"
 BLOCKING_CFG = HERE / "blocking_module.cfg"
 T1 = 0.5
-
-
-class BenchSandbox:
-    """`nol sandbox` on a free loopback port, with any extra arguments (--delay-ms, --fault)."""
-
-    def __init__(self, *extra: str):
-        self.proc = subprocess.Popen(
-            [str(nol_binary()), "sandbox", "--listen", "127.0.0.1:0", *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            preexec_fn=_die_with_parent,
-        )
-        self.url = self.public_key = None
-        deadline = time.monotonic() + 20
-        assert self.proc.stdout is not None
-        while (self.url is None or self.public_key is None) and time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(r"listening on (http://\S+)", line)
-            if m:
-                self.url = m.group(1)
-            m = re.search(r"public key: (\S+)", line)
-            if m:
-                self.public_key = m.group(1)
-        assert self.url and self.public_key, f"the sandbox {extra} did not start"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def fresh_numbers():
@@ -272,9 +236,9 @@ def main() -> int:
 
     http_async = os.environ.get("NOL_HTTP_ASYNC_MODULE", "")
     sandboxes = {
-        "fast": BenchSandbox(),
-        "slow": BenchSandbox("--delay-ms", str(args.delay_ms)),
-        "hangs": BenchSandbox("--fault", "hang"),
+        "fast": Sandbox(),
+        "slow": Sandbox(delay_ms=args.delay_ms),
+        "hangs": Sandbox(fault="hang"),
     }
     services = [s for s in args.services.split(",") if s]
     callers_all = [c for c in args.callers.split(",") if c]

@@ -87,9 +87,9 @@ def main() -> int:
     )
 
     sandboxes = {
-        "fast": kb.BenchSandbox(),
-        "slow": kb.BenchSandbox("--delay-ms", str(args.delay_ms)),
-        "hangs": kb.BenchSandbox("--fault", "hang"),
+        "fast": kb.Sandbox(),
+        "slow": kb.Sandbox(delay_ms=args.delay_ms),
+        "hangs": kb.Sandbox(fault="hang"),
     }
     services = [s for s in args.services.split(",") if s]
     callers_all = [c for c in args.callers.split(",") if c]
